@@ -1,0 +1,132 @@
+"""Partial dates: what the news says about *when*, as precisely as it says it.
+
+A partial date is a closed range of days [earliest, latest]. "2025-07" is every day of
+July 2025; it is never padded to the first of the month. Either end may be open (None):
+a claim with no date value at all is (-inf, latest], latest being the day the source
+was published, because a fact cannot be reported before it happened.
+
+Pure: no I/O, standard library only.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date
+
+# Dates outside this window are almost certainly typos or garbage (a year 0025, 9999),
+# and refusing them keeps every date comparable and printable.
+MIN_YEAR = 1900
+MAX_YEAR = 2100
+
+_VALUE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+class PartialDateError(ValueError):
+    """A date string or range that cannot be a real day or range of days."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DayRange:
+    """A closed range of days; None is an open end (-inf or +inf)."""
+
+    earliest: date | None
+    latest: date | None
+
+
+def parse_day(text: str) -> date:
+    """Parse a full YYYY-MM-DD date that must exist and lie in the accepted window."""
+    match = _VALUE.match(text)
+    if match is None or match.group(3) is None:
+        raise PartialDateError(f"{text!r} is not a date in YYYY-MM-DD form")
+    return _value_range(text, match)[0]
+
+
+def value_range(value: str) -> tuple[date, date]:
+    """The first and last day that a value of precision year, month or day covers."""
+    match = _VALUE.match(value)
+    if match is None:
+        raise PartialDateError(f"{value!r} is not YYYY, YYYY-MM or YYYY-MM-DD")
+    return _value_range(value, match)
+
+
+def _value_range(value: str, match: re.Match[str]) -> tuple[date, date]:
+    year = int(match.group(1))
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PartialDateError(f"year {year} is outside {MIN_YEAR}..{MAX_YEAR}")
+    month_text, day_text = match.group(2), match.group(3)
+    if month_text is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    month = int(month_text)
+    if not 1 <= month <= 12:
+        raise PartialDateError(f"{value!r} has no month {month}")
+    last_day = calendar.monthrange(year, month)[1]
+    if day_text is None:
+        return date(year, month, 1), date(year, month, last_day)
+    day = int(day_text)
+    if not 1 <= day <= last_day:
+        raise PartialDateError(f"{value!r} is not a real day ({year}-{month:02d} has {last_day} days)")
+    exact = date(year, month, day)
+    return exact, exact
+
+
+def resolve(
+    value: str | None,
+    earliest: str | None = None,
+    latest: str | None = None,
+    published: date | None = None,
+) -> DayRange:
+    """The range of days a partial date stands for, with explicit bounds narrowing it.
+
+    Raises PartialDateError when a bound lies outside the value's range or the bounds
+    cross, since either means the claim contradicts itself.
+    """
+    low: date | None
+    high: date | None
+    if value is not None:
+        low, high = value_range(value)
+    else:
+        low, high = None, published
+    if earliest is not None:
+        bound = parse_day(earliest)
+        if low is not None and bound < low or high is not None and bound > high:
+            raise PartialDateError(f"earliest {earliest} lies outside {value or 'the open range'}")
+        low = bound
+    if latest is not None:
+        bound = parse_day(latest)
+        if low is not None and bound < low or (value is not None and high is not None and bound > high):
+            raise PartialDateError(f"latest {latest} lies outside {value or 'the range'}")
+        high = bound
+    if low is not None and high is not None and low > high:
+        raise PartialDateError(f"earliest {low} is after latest {high}")
+    return DayRange(low, high)
+
+
+def intersect(a: DayRange, b: DayRange) -> DayRange | None:
+    """Both claims hold: the days both allow, or None when they contradict each other."""
+    low = _max_low(a.earliest, b.earliest)
+    high = _min_high(a.latest, b.latest)
+    if low is not None and high is not None and low > high:
+        return None
+    return DayRange(low, high)
+
+
+def overlaps(a: DayRange, b: DayRange) -> bool:
+    return intersect(a, b) is not None
+
+
+def _max_low(x: date | None, y: date | None) -> date | None:
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return max(x, y)
+
+
+def _min_high(x: date | None, y: date | None) -> date | None:
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return min(x, y)
