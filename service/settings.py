@@ -1,0 +1,43 @@
+"""Configuration, read once from the environment. Every knob is listed in the README."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    database_read_url: str | None = None
+    data_dir: Path = Path(".data")
+    bootstrap_key: str | None = None
+    read_key_required: bool = False
+    log_level: str = "info"
+    pool_min: int = 2
+    pool_max: int = 10
+    rate_limit_per_minute: int = 0
+    cors_origins: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value else None
+
+        origins = get("HIRING_NEWS_CORS_ORIGINS")
+        return cls(
+            database_url=get("DATABASE_URL"),
+            database_read_url=get("DATABASE_READ_URL"),
+            data_dir=Path(get("HIRING_NEWS_DATA_DIR") or ".data"),
+            bootstrap_key=get("HIRING_NEWS_BOOTSTRAP_KEY"),
+            read_key_required=(get("HIRING_NEWS_READ_KEY_REQUIRED") or "").lower() in {"1", "true", "yes"},
+            log_level=(get("HIRING_NEWS_LOG_LEVEL") or "info").lower(),
+            pool_min=int(get("HIRING_NEWS_POOL_MIN") or 2),
+            pool_max=int(get("HIRING_NEWS_POOL_MAX") or 10),
+            rate_limit_per_minute=int(get("HIRING_NEWS_RATE_LIMIT") or 0),
+            cors_origins=tuple(o.strip() for o in origins.split(",")) if origins else (),
+        )
