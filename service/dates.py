@@ -82,22 +82,17 @@ def resolve(
     Raises PartialDateError when a bound lies outside the value's range or the bounds
     cross, since either means the claim contradicts itself.
     """
-    low: date | None
-    high: date | None
-    if value is not None:
-        low, high = value_range(value)
-    else:
-        low, high = None, published
+    span = value_range(value) if value is not None else None
+    low, high = span if span is not None else (None, published)
+    scope = value or "the open range"
     if earliest is not None:
-        bound = parse_day(earliest)
-        if (low is not None and bound < low) or (high is not None and bound > high):
-            raise PartialDateError(f"earliest {earliest} lies outside {value or 'the open range'}")
-        low = bound
+        low = parse_day(earliest)
+        if span is not None and not span[0] <= low <= span[1]:
+            raise PartialDateError(f"earliest {earliest} lies outside {scope}")
     if latest is not None:
-        bound = parse_day(latest)
-        if (low is not None and bound < low) or (value is not None and high is not None and bound > high):
-            raise PartialDateError(f"latest {latest} lies outside {value or 'the range'}")
-        high = bound
+        high = parse_day(latest)
+        if span is not None and not span[0] <= high <= span[1]:
+            raise PartialDateError(f"latest {latest} lies outside {scope}")
     if low is not None and high is not None and low > high:
         raise PartialDateError(f"earliest {low} is after latest {high}")
     return DayRange(low, high)
