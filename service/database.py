@@ -14,6 +14,7 @@ import asyncpg
 
 from service import sql
 from service.logging import get_logger
+from service.store import Conn
 
 log = get_logger(__name__)
 
@@ -22,7 +23,7 @@ log = get_logger(__name__)
 _MIGRATION_LOCK: Final = 7201940020
 
 
-async def migrate(conn: asyncpg.Connection) -> list[int]:
+async def migrate(conn: Conn) -> list[int]:
     """Apply the numbered migrations not applied yet; returns the numbers applied."""
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -125,3 +126,63 @@ def _min_high(x: date | None, y: date | None) -> date | None:
     if y is None:
         return x
     return min(x, y)
+
+
+def resolve_reported(
+    value: str | None,
+    earliest: str | None = None,
+    latest: str | None = None,
+    published: date | None = None,
+) -> DayRange:
+    """Like `resolve`, but an explicit bound beats the published-day default.
+
+    A source may announce a date after its own publication ("joins in September"), so
+    when the published day is only the default latest end of a value-less date and an
+    explicit earliest crosses it, the claim's own bounds are what it says.
+    """
+    try:
+        return resolve(value, earliest, latest, published)
+    except PartialDateError:
+        if published is None:
+            raise
+        return resolve(value, earliest, latest)
+
+
+def point(r: DayRange) -> date | None:
+    """The one day that stands for a range where a single day is needed: its earliest.
+
+    A range open below falls back on its latest day; None means -inf.
+    """
+    return r.earliest if r.earliest is not None else r.latest
+
+
+def hull(a: DayRange, b: DayRange) -> DayRange:
+    """The smallest range that holds both: what two contradicting claims allow together."""
+    low = None if a.earliest is None or b.earliest is None else min(a.earliest, b.earliest)
+    high = None if a.latest is None or b.latest is None else max(a.latest, b.latest)
+    return DayRange(low, high)
+
+
+def combine(ranges: Iterable[DayRange]) -> DayRange:
+    """What several claims about one date allow: their intersection, or, when they
+    contradict each other, the hull of them all, since no single one can be preferred.
+    """
+    items = list(ranges)
+    if not items:
+        raise ValueError("combine needs at least one range")
+    both: DayRange | None = items[0]
+    for item in items[1:]:
+        both = None if both is None else intersect(both, item)
+    if both is not None:
+        return both
+    result = items[0]
+    for item in items[1:]:
+        result = hull(result, item)
+    return result
+
+
+def width(r: DayRange) -> int | None:
+    """How many days a range spans, or None when it is open: ranks claims by precision."""
+    if r.earliest is None or r.latest is None:
+        return None
+    return (r.latest - r.earliest).days + 1

@@ -26,7 +26,11 @@ def documents() -> dict[str, bytes]:
     )
     for name, struct in zip(events.TYPE_NAMES, events.EVENT_TYPES, strict=True):
         out[f"{name}.schema.json"] = _pretty(
-            {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": name, **msgspec.json.schema(struct)}
+            {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "title": name,
+                **msgspec.json.schema(struct),
+            }
         )
     return out
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import PathParameter, QueryParameter
 
 from service import events as ev
 from service import store
@@ -99,10 +99,10 @@ async def post_events(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get("/events", summary="The log in position order, cursor-paged", tags=["events"])
 async def list_events(
     request: Request[Any, Any, Any],
-    after: Annotated[int, Parameter(ge=0, description="return events with a position above this")] = 0,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    after: Annotated[int, QueryParameter(ge=0, description="return events with a position above this")] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     type_: Annotated[
-        str | None, Parameter(query="type", description="comma-separated event types", max_length=1000)
+        str | None, QueryParameter(name="type", description="comma-separated event types", max_length=1000)
     ] = None,
 ) -> Response[bytes]:
     types = None if type_ is None else [t.strip() for t in type_.split(",") if t.strip()]
@@ -122,7 +122,9 @@ async def list_events(
 
 
 @get("/events/{event_id:uuid}", summary="One stored event", tags=["events"])
-async def get_event(request: Request[Any, Any, Any], event_id: uuid.UUID) -> Response[bytes]:
+async def get_event(
+    request: Request[Any, Any, Any], event_id: Annotated[uuid.UUID, PathParameter()]
+) -> Response[bytes]:
     async with pool(request).acquire() as conn:
         row = await store.by_id(conn, event_id)
     if row is None:

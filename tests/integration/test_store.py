@@ -17,8 +17,14 @@ def joined(person: str = "ruoming-pang", org: str = "msl", key: str | None = Non
     body: dict[str, Any] = {
         "type": "member.joined",
         "source": {"url": "https://example.org/a", "published_at": "2025-07-08"},
-        "data": {"person_id": person, "person_name": person.title(), "org_id": org, "org_name": org.upper(),
-                 "on": "2025-07", **data},
+        "data": {
+            "person_id": person,
+            "person_name": person.title(),
+            "org_id": org,
+            "org_name": org.upper(),
+            "on": "2025-07",
+            **data,
+        },
     }
     if key is not None:
         body["idempotency_key"] = key
@@ -35,6 +41,7 @@ async def test_append_assigns_positions_and_server_fields(conn: asyncpg.Connecti
     assert [a.position for a in first + second] == [1, 2, 3]
     assert all(not a.replayed for a in first + second)
     row = await conn.fetchrow("SELECT * FROM events WHERE position = 1")
+    assert row is not None
     assert row["schema_version"] == 1
     assert row["fact_key"] == "member.joined:ruoming-pang:msl:member"
     assert row["recorded_at"] == first[0].recorded_at
@@ -97,12 +104,16 @@ async def test_an_id_introduced_earlier_in_the_batch_may_be_used_bare(conn: asyn
     )
     appended = await store.append(conn, batch)
     assert [a.position for a in appended] == [1, 2, 3, 4]
-    firsts = {r["id"]: r["first_position"] for r in await conn.fetch("SELECT id, first_position FROM entities")}
+    firsts = {
+        r["id"]: r["first_position"] for r in await conn.fetch("SELECT id, first_position FROM entities")
+    }
     assert firsts == {"apple": 1, "apple-fm": 2, "zhifeng-chen": 3}
 
 
 async def test_unknown_parent_without_name_is_refused(conn: asyncpg.Connection) -> None:
-    batch = ev.decode(b'{"type":"org.added","data":{"org_id":"t","name":"T","kind":"team","parent_id":"nowhere"}}')
+    batch = ev.decode(
+        b'{"type":"org.added","data":{"org_id":"t","name":"T","kind":"team","parent_id":"nowhere"}}'
+    )
     with pytest.raises(store.UnknownReference) as info:
         await store.append(conn, batch)
     assert info.value.pointer == "/data/parent_id"

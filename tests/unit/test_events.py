@@ -35,7 +35,9 @@ def test_one_event_and_a_batch_decode_to_typed_events() -> None:
     [one] = decode(joined())
     assert isinstance(one, ev.MemberJoined)
     assert one.data.role == "member" and one.status == "reported"
-    batch = decode([joined(), {"type": "person.added", "data": {"person_id": "zhifeng-chen", "name": "Zhifeng Chen"}}])
+    batch = decode(
+        [joined(), {"type": "person.added", "data": {"person_id": "zhifeng-chen", "name": "Zhifeng Chen"}}]
+    )
     assert [ev.type_name(e) for e in batch] == ["member.joined", "person.added"]
 
 
