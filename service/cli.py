@@ -8,6 +8,7 @@ import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -103,6 +104,75 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(run(dsn))
 
 
+def import_file(settings: Settings, args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from service import importing
+    from service.projection import Projector
+
+    if args.example:
+        source = resources.files("service.examples").joinpath(f"{args.example}.jsonl")
+        label = f"example {args.example}"
+    else:
+        source = Path(args.file)
+        label = str(source)
+        if not source.is_file():
+            print(f"hiring-news: no such file: {source}", file=sys.stderr)
+            return 1
+    data = source.read_bytes()
+    lines = data.splitlines()
+
+    async def run(dsn: str) -> importing.Report:
+        async with migrated(dsn) as conn:
+            with progress_bar() as bar:
+                task = bar.add_task(f"importing {label}", total=len(lines))
+                return await importing.import_lines(
+                    conn, lines, Projector(), progress=lambda n: bar.advance(task, n)
+                )
+
+    with database_url(settings) as dsn:
+        try:
+            report = asyncio.run(run(dsn))
+        except importing.BadLine as error:
+            print(
+                f"hiring-news: {label}, line {error.line}: {error.reason}\n"
+                "nothing of that line's batch was stored; fix the line and run the import again "
+                "(lines already stored are skipped)",
+                file=sys.stderr,
+            )
+            return 1
+    print(f"{report.stored} events stored, {report.replayed} already in the log", file=sys.stderr)
+    return 0
+
+
+def rebuild(settings: Settings) -> int:
+    from service.rebuild import rebuild as run_rebuild
+
+    with database_url(settings) as dsn, progress_bar() as bar:
+        task = bar.add_task("rebuilding projections", total=None)
+
+        def show(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        position = asyncio.run(run_rebuild(dsn, progress=show))
+    print(f"projections rebuilt from the log up to position {position}", file=sys.stderr)
+    return 0
+
+
+def progress_bar() -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        # The bar goes to stderr so stdout stays clean for what a command prints.
+        console=Console(stderr=True),
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="hiring-news", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -121,6 +191,13 @@ def parser() -> argparse.ArgumentParser:
     keys_commands.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys_commands.add_parser("revoke", help="revoke a key, at once, on every process")
     revoke.add_argument("name")
+
+    import_cmd = commands.add_parser("import", help="append the events of a JSON-lines file, in batches")
+    what = import_cmd.add_mutually_exclusive_group(required=True)
+    what.add_argument("file", nargs="?", help="one event object per line")
+    what.add_argument("--example", choices=["article"], help="a data set shipped with the package")
+
+    commands.add_parser("rebuild", help="rebuild the projections from the log (shadow tables, then swap)")
     return root
 
 
@@ -133,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             return serve(settings, args.host, args.port)
         if args.command == "keys":
             return keys(settings, args)
+        if args.command == "import":
+            return import_file(settings, args)
+        if args.command == "rebuild":
+            return rebuild(settings)
     except (OSError, asyncpg.PostgresError) as error:
         print(
             f"hiring-news: cannot reach the database: {error}\n"

@@ -114,12 +114,14 @@ class Source(Struct, frozen=True, kw_only=True):
 
 
 class Money(Struct, frozen=True, kw_only=True):
+    """A reported amount: "over 200 million dollars" is a min with no max."""
+
     min: Amount
-    max: Amount
+    max: Amount | None = None
     currency: Currency
 
     def __post_init__(self) -> None:
-        if self.min > self.max:
+        if self.max is not None and self.min > self.max:
             raise ValueError("min is greater than max")
 
 

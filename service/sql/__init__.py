@@ -32,4 +32,4 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-QUERIES: Final = load("queries.sql")
+QUERIES: Final = load("queries.sql") | load("projection.sql") | load("reads.sql")

@@ -1,0 +1,809 @@
+"""The fold: every claim in the log, folded into rows that state what the news says.
+
+`fold(records) -> State` is the one place the meaning of the log lives. The State is
+incremental: `apply` takes one more recorded event and says which people and orgs may
+have changed (`Dirty`), so the SQL cache only re-derives their rows. Rows are frozen,
+hashable values; the questions (rosters, timelines, trees, flows) are answered from rows
+alone by `service.answers`, so the SQL cache and this fold share those rules.
+
+Valid time uses partial dates (`service.dates`): a claim's `on` is a range of days; a
+value-less date is (-inf, the source's published day]. Where one day is needed (an org
+version boundary, a role segment, the order claims are applied in) the range's *point*
+stands for it: its earliest day, else its latest, else -inf.
+
+The rules, as decided:
+
+1. The start range of a membership is the range of its join claim's `on`. Join claims
+   of one fact_key (type, person, org, role) for the same person and org whose ranges
+   overlap are ONE membership carrying all their sources; its start is the intersection
+   of the ranges of its live (not denied or retracted) claims, or of all its claims when
+   none is live. A claim overlapping no stint of its fact_key starts a new stint. Claims
+   are grouped in position order, each joining the first stint whose combined range it
+   overlaps, so a stint's claims always have a common day and the intersection is never
+   empty (`dates.combine` would fall back on the hull). The role of member.joined is the
+   stint's initial role; its title is the first title its claims give.
+2. member.left ends the stint of (person, org) open at the left's date: the
+   latest-starting stint whose start earliest <= the left's latest, else the latest
+   stint; stints of another fact_key of that org whose start overlaps the chosen one's
+   are the same stint reported with another role, and end with it. Several lefts ending
+   one stint combine like joins (intersection, else hull). The left also ends the
+   person's stints in every sub-org of the org as of the left's point (following OrgRow
+   parents), if they started before that point and have no end at or before it. A left
+   from an org the person never joined makes no membership row.
+3. member.role_changed starts a new role segment of the stint chosen as in rule 2, from
+   the change's point, with its role and title. With no stint in the org it does nothing.
+4. lead.appointed: if no stint of the person in the org covers the appointment's point,
+   a stint starts there with role lead; else every covering stint gets a lead segment from
+   that point. It also ends the lead role (not the membership) of whoever held role lead
+   in that org at that point: their segment turns back to role member. Everything is
+   applied in valid-time order, so out-of-order recording gives the same answer.
+5. org.merged X into Y on d: X ends at d; every stint in X open at d ends with the
+   merge's range, and a stint in Y starts with it, with the role and title held in X at
+   d and the merge as its source, unless the person already has a stint in Y covering d.
+   Sub-orgs of X get parent Y from d (and follow Y if Y merges on later).
+6. org.dissolved X on d: X ends; every stint in X open at d ends with its range.
+7. org.moved: the parent from d; org.renamed: the name from d; each gives a new OrgRow
+   version. org.added creates the org, existing from its `on` (-inf without one); the
+   first live org.added wins for kind, parent and `on`, later ones add nothing. An org
+   ends at its earliest live merge or dissolution. An org only ever referred to exists
+   for all time, with kind None.
+8. Every claim's status starts as its envelope status; claim.confirmed / denied /
+   retracted on event E sets E's status from that claim's position on (last one wins;
+   claims on unknown ids, or on claim events, are ignored). A denied or retracted claim
+   has no effect on rosters: such a left ends nothing, such a role change, appointment or
+   org event does nothing. A membership's status is the highest-ranked status of its
+   live join claims (of its appointment or merge when it was created by one); when all
+   its join claims are dead the row stays, with the dead status set last.
+9. comp.reported registers the ids it names and nothing else, for now.
+10. Moves: a live member.left of A with to_org_id B, or a live member.joined of B with
+    from_org_id A, is the move A->B. One MoveRow per (person, A, B) carries all those
+    sources; its date combines the joins' ranges when any join reports it, else the
+    lefts'.
+11. Names: the first name seen for an id wins, whoever gave it; aliases are kept in the
+    order added, deduplicated. Names and aliases say what a person or org is called,
+    not where anyone works, so a claim's status does not touch them.
+
+Within one person, claims are applied in order of (point, position); a membership row
+is one role segment of one stint: segments partition its time, the first open below
+(seg_from None), the last open above (seg_until None).
+
+Pure: standard library and msgspec-typed events only, no I/O.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Set
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Literal, TypeAlias
+
+from service import dates
+from service import events as ev
+from service.dates import DayRange
+
+ClaimStatus: TypeAlias = Literal["rumor", "reported", "confirmed", "denied", "retracted"]
+DEAD: Final = frozenset({"denied", "retracted"})
+
+# -inf and +inf as days, so that points order and compare without None checks.
+NEVER: Final = date.min
+FOREVER: Final = date.max
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """An event as stored in the log."""
+
+    position: int
+    event_id: uuid.UUID
+    recorded_at: datetime
+    fact_key: str
+    event: ev.Event
+
+
+@dataclass(frozen=True, slots=True)
+class Dirty:
+    """Whose rows an applied event may have changed; never misses one, may say too many."""
+
+    people: frozenset[str]
+    orgs: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """One claim behind a row, with its own current status."""
+
+    event_id: str
+    position: int
+    type: str
+    status: str
+    url: str | None
+    outlet: str | None
+    published_at: str | None
+    lang: str | None
+    quote: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRow:
+    person_id: str
+    name: str | None
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrgRow:
+    """One valid-time version of an org: [valid_from, valid_until), None being infinite."""
+
+    org_id: str
+    name: str | None
+    kind: str | None
+    parent_id: str | None
+    valid_from: date | None
+    valid_until: date | None
+    ended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRow:
+    """One role segment of one stint of a person in an org.
+
+    Start and end are partial dates (start_earliest None is -inf, start_latest None is
+    +inf; with `ended` False there is no known end). [seg_from, seg_until) is the part of
+    the stint's valid time in which this role and title hold; None is open.
+    """
+
+    person_id: str
+    org_id: str
+    role: str
+    title: str | None
+    start_value: str | None
+    start_earliest: date | None
+    start_latest: date | None
+    ended: bool
+    end_value: str | None
+    end_earliest: date | None
+    end_latest: date | None
+    seg_from: date | None
+    seg_until: date | None
+    status: str
+    fact_key: str
+    sources: tuple[SourceRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MoveRow:
+    person_id: str
+    from_org_id: str
+    to_org_id: str
+    on_value: str | None
+    on_earliest: date | None
+    on_latest: date | None
+    sources: tuple[SourceRef, ...]
+
+
+def version_on(rows: Iterable[OrgRow], on: date) -> OrgRow | None:
+    """The version of an org that holds on a day, or None when it does not exist then."""
+    for row in rows:
+        if (row.valid_from is None or row.valid_from <= on) and (
+            row.valid_until is None or on < row.valid_until
+        ):
+            return row
+    return None
+
+
+# ---- claims -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Claim:
+    """A stored event with its current status and its resolved valid time."""
+
+    rec: Recorded
+    status: ClaimStatus
+    status_position: int
+    on: DayRange
+    value: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.status not in DEAD
+
+    @property
+    def at(self) -> date:
+        return _at(self.on)
+
+    def source(self) -> SourceRef:
+        src = self.rec.event.source
+        return SourceRef(
+            event_id=str(self.rec.event_id),
+            position=self.rec.position,
+            type=ev.type_name(self.rec.event),
+            status=self.status,
+            url=None if src is None else src.url,
+            outlet=None if src is None else src.outlet,
+            published_at=None if src is None else src.published_at,
+            lang=None if src is None else src.lang,
+            quote=None if src is None else src.quote,
+        )
+
+
+def _at(r: DayRange) -> date:
+    return dates.point(r) or NEVER
+
+
+def _valid_time(event: ev.Event) -> tuple[DayRange, str | None]:
+    on = getattr(event.data, "on", None)
+    if on is None:
+        return DayRange(None, None), None
+    if isinstance(on, str):
+        low, high = dates.value_range(on)
+        return DayRange(low, high), on
+    published = None if event.source is None else event.source.published_day
+    return dates.resolve_reported(on.value, on.earliest, on.latest, published), on.value
+
+
+def _combined(claims: list[_Claim]) -> tuple[DayRange, str | None]:
+    """The range several claims about one date allow, with the most precise one's words."""
+    sharpest = min(claims, key=lambda c: (dates.width(c.on) or 10**9, c.rec.position))
+    return dates.combine(c.on for c in claims), sharpest.value
+
+
+def _sources(claims: Iterable[_Claim]) -> tuple[SourceRef, ...]:
+    unique = {c.rec.position: c for c in claims}
+    return tuple(unique[p].source() for p in sorted(unique))
+
+
+# ---- one person's career ----------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class _Stint:
+    org_id: str
+    fact_key: str
+    index: int
+    start: DayRange
+    start_value: str | None
+    status: str
+    segments: list[tuple[date, str, str | None]]
+    claims: list[_Claim]
+    lefts: list[_Claim] = field(default_factory=list)
+    # The cascading left, merge or dissolution that ended it, when that came first.
+    forced: _Claim | None = None
+
+    @property
+    def begins(self) -> date:
+        return _at(self.start)
+
+    def end(self) -> tuple[DayRange, str | None] | None:
+        ends: list[tuple[DayRange, str | None]] = []
+        if self.lefts:
+            ends.append(_combined(self.lefts))
+        if self.forced is not None:
+            ends.append((self.forced.on, self.forced.value))
+        return min(ends, key=lambda e: _at(e[0])) if ends else None
+
+    def ends(self) -> date:
+        end = self.end()
+        return FOREVER if end is None else _at(end[0])
+
+    def open_at(self, day: date) -> bool:
+        return self.begins <= day < self.ends()
+
+    def role_at(self, day: date) -> tuple[str, str | None]:
+        held = self.segments[0]
+        for segment in self.segments:
+            if segment[0] <= day:
+                held = segment
+        return held[1], held[2]
+
+    def rows(self, person_id: str) -> Iterable[MembershipRow]:
+        end = self.end()
+        sources = _sources([*self.claims, *self.lefts, *([self.forced] if self.forced else [])])
+        segments = _segments(self.segments)
+        for i, (since, role, title) in enumerate(segments):
+            yield MembershipRow(
+                person_id=person_id,
+                org_id=self.org_id,
+                role=role,
+                title=title,
+                start_value=self.start_value,
+                start_earliest=self.start.earliest,
+                start_latest=self.start.latest,
+                ended=end is not None,
+                end_value=None if end is None else end[1],
+                end_earliest=None if end is None else end[0].earliest,
+                end_latest=None if end is None else end[0].latest,
+                seg_from=None if i == 0 else since,
+                seg_until=segments[i + 1][0] if i + 1 < len(segments) else None,
+                status=self.status,
+                fact_key=self.fact_key,
+                sources=sources,
+            )
+
+
+def _segments(segments: list[tuple[date, str, str | None]]) -> list[tuple[date, str, str | None]]:
+    """Role segments in time order: a later change on the same day replaces an earlier
+    one, and a change to the role and title already held is no boundary."""
+    result: list[tuple[date, str, str | None]] = []
+    for segment in sorted(segments, key=lambda s: s[0]):
+        if result and result[-1][0] == segment[0]:
+            result.pop()
+        if result and result[-1][1:] == segment[1:]:
+            continue
+        result.append(segment)
+    return result
+
+
+def _join_stints(joins: list[_Claim]) -> list[_Stint]:
+    """Rule 1: join claims grouped into stints, in position order."""
+    groups: list[tuple[str, str, DayRange, list[_Claim]]] = []
+    for claim in joins:
+        data = claim.rec.event.data
+        assert isinstance(data, ev.MemberJoinedData)
+        for i, (org_id, fact_key, common, claims) in enumerate(groups):
+            both = dates.intersect(common, claim.on)
+            if org_id == data.org_id and fact_key == claim.rec.fact_key and both is not None:
+                claims.append(claim)
+                groups[i] = (org_id, fact_key, both, claims)
+                break
+        else:
+            groups.append((data.org_id, claim.rec.fact_key, claim.on, [claim]))
+    stints: list[_Stint] = []
+    for org_id, fact_key, _common, claims in groups:
+        live = [c for c in claims if c.live]
+        start, value = _combined(live or claims)
+        if live:
+            status = max(live, key=lambda c: ev.STATUS_RANK[c.status]).status
+        else:
+            status = max(claims, key=lambda c: c.status_position).status
+        first = claims[0].rec.event.data
+        assert isinstance(first, ev.MemberJoinedData)
+        titles = [t for c in live or claims if (t := getattr(c.rec.event.data, "title", None)) is not None]
+        segment = (NEVER, first.role, titles[0] if titles else None)
+        stints.append(_Stint(org_id, fact_key, len(stints), start, value, status, [segment], claims))
+    return stints
+
+
+class _Career:
+    """One person's stints, built by applying their claims in valid-time order."""
+
+    def __init__(self, state: State, person_id: str, joins: list[_Claim]) -> None:
+        self.state = state
+        self.person_id = person_id
+        self.stints = _join_stints(joins)
+
+    def _new(self, org_id: str, origin: _Claim, role: str, title: str | None) -> None:
+        self.stints.append(
+            _Stint(
+                org_id,
+                origin.rec.fact_key,
+                len(self.stints),
+                origin.on,
+                origin.value,
+                origin.status,
+                [(NEVER, role, title)],
+                [origin],
+            )
+        )
+
+    def chosen(self, org_id: str, when: DayRange) -> list[_Stint]:
+        """Rule 2's stint open at a date, with the same stint as reported under other roles."""
+        in_org = [s for s in self.stints if s.org_id == org_id]
+        if not in_org:
+            return []
+        started = [
+            s
+            for s in in_org
+            if s.start.earliest is None or when.latest is None or s.start.earliest <= when.latest
+        ]
+        primary = max(started or in_org, key=lambda s: (s.begins, s.index))
+        return [primary] + [
+            s
+            for s in in_org
+            if s is not primary and s.fact_key != primary.fact_key and dates.overlaps(s.start, primary.start)
+        ]
+
+    def left(self, claim: _Claim, data: ev.MemberLeftData) -> None:
+        for stint in self.chosen(data.org_id, claim.on):
+            stint.lefts.append(claim)
+        day = claim.at
+        for stint in self.stints:
+            if (
+                stint.org_id != data.org_id
+                and stint.begins < day < stint.ends()
+                and data.org_id in self.state.ancestors(stint.org_id, day)
+            ):
+                stint.forced = claim
+
+    def role_changed(self, claim: _Claim, data: ev.MemberRoleChangedData) -> None:
+        for stint in self.chosen(data.org_id, claim.on):
+            stint.segments.append((claim.at, data.role, data.title))
+            stint.claims.append(claim)
+
+    def appointed(self, claim: _Claim, data: ev.LeadAppointedData) -> None:
+        day = claim.at
+        if data.person_id != self.person_id:
+            for stint in self.stints:
+                if stint.org_id == data.org_id and stint.open_at(day) and stint.role_at(day)[0] == "lead":
+                    stint.segments.append((day, "member", None))
+            return
+        covering = [s for s in self.stints if s.org_id == data.org_id and s.open_at(day)]
+        for stint in covering:
+            stint.segments.append((day, "lead", data.title))
+            stint.claims.append(claim)
+        if not covering:
+            self._new(data.org_id, claim, "lead", data.title)
+
+    def merged(self, claim: _Claim, data: ev.OrgMergedData) -> None:
+        day = claim.at
+        for stint in [s for s in self.stints if s.org_id == data.org_id and s.open_at(day)]:
+            stint.forced = claim
+            if not any(s.org_id == data.into_id and s.open_at(day) for s in self.stints):
+                self._new(data.into_id, claim, *stint.role_at(day))
+
+    def dissolved(self, claim: _Claim, data: ev.OrgDissolvedData) -> None:
+        for stint in self.stints:
+            if stint.org_id == data.org_id and stint.open_at(claim.at):
+                stint.forced = claim
+
+    def apply(self, claim: _Claim) -> None:
+        match claim.rec.event:
+            case ev.MemberLeft(data=d):
+                self.left(claim, d)
+            case ev.MemberRoleChanged(data=d):
+                self.role_changed(claim, d)
+            case ev.LeadAppointed(data=d):
+                self.appointed(claim, d)
+            case ev.OrgMerged(data=d):
+                self.merged(claim, d)
+            case ev.OrgDissolved(data=d):
+                self.dissolved(claim, d)
+
+    def rows(self) -> frozenset[MembershipRow]:
+        return frozenset(row for stint in self.stints for row in stint.rows(self.person_id))
+
+
+def _moves(person_id: str, claims: list[_Claim]) -> frozenset[MoveRow]:
+    """Rule 10: one move per (person, from, to), however many claims report it."""
+    reports: dict[tuple[str, str], tuple[list[_Claim], list[_Claim]]] = {}
+    for claim in claims:
+        if not claim.live:
+            continue
+        match claim.rec.event:
+            case ev.MemberJoined(data=d) if d.from_org_id is not None:
+                reports.setdefault((d.from_org_id, d.org_id), ([], []))[0].append(claim)
+            case ev.MemberLeft(data=d) if d.to_org_id is not None:
+                reports.setdefault((d.org_id, d.to_org_id), ([], []))[1].append(claim)
+    rows = set()
+    for (from_id, to_id), (joins, lefts) in reports.items():
+        on, value = _combined(joins or lefts)
+        rows.add(MoveRow(person_id, from_id, to_id, value, on.earliest, on.latest, _sources(joins + lefts)))
+    return frozenset(rows)
+
+
+# ---- the state ---------------------------------------------------------------------------
+
+_MEMBER_EVENTS: Final = (ev.MemberJoined, ev.MemberLeft, ev.MemberRoleChanged, ev.LeadAppointed)
+_ORG_EVENTS: Final = (ev.OrgAdded, ev.OrgRenamed, ev.OrgMoved, ev.OrgMerged, ev.OrgDissolved)
+_STATUS_OF: Final[dict[type[ev.Envelope], ClaimStatus]] = {
+    ev.ClaimConfirmed: "confirmed",
+    ev.ClaimDenied: "denied",
+    ev.ClaimRetracted: "retracted",
+}
+
+
+class State:
+    """Everything the log has said up to `position`, and the rows it derives.
+
+    Rows are derived per person and per org on demand and cached; `apply` drops the cache
+    of every id its Dirty names, which is why Dirty must never miss a change.
+    """
+
+    def __init__(self) -> None:
+        self.position = 0
+        self._claims: dict[uuid.UUID, _Claim] = {}
+        self._person_names: dict[str, str | None] = {}
+        self._aliases: dict[str, list[str]] = {}
+        self._org_names: dict[str, str | None] = {}
+        # Member claims by person, org claims by the org they are about, appointments by org.
+        self._careers: dict[str, list[_Claim]] = {}
+        self._org_claims: dict[str, list[_Claim]] = {}
+        self._appointments: dict[str, list[_Claim]] = {}
+        # Who has member claims in an org; and, whatever their status, the orgs each org's
+        # structure reaches down to: its claimed sub-orgs and the orgs merged into it.
+        self._org_people: dict[str, set[str]] = {}
+        self._below: dict[str, set[str]] = {}
+        self._merged_in: dict[str, set[str]] = {}
+        self._career_rows: dict[str, tuple[frozenset[MembershipRow], frozenset[MoveRow]]] = {}
+        self._org_rows: dict[str, frozenset[OrgRow]] = {}
+
+    @property
+    def people(self) -> Set[str]:
+        return self._person_names.keys()
+
+    @property
+    def orgs(self) -> Set[str]:
+        return self._org_names.keys()
+
+    # ---- applying ----
+
+    def apply(self, rec: Recorded) -> Dirty:
+        if rec.position != self.position + 1:
+            raise ValueError(f"position {rec.position} does not follow {self.position}")
+        self.position = rec.position
+        event = rec.event
+        if isinstance(event, ev.ClaimConfirmed | ev.ClaimDenied | ev.ClaimRetracted):
+            target = self._claims.get(event.data.event_id)
+            if target is None:
+                return Dirty(frozenset(), frozenset())
+            target.status, target.status_position = _STATUS_OF[type(event)], rec.position
+            people, orgs = self._reach(target)
+        else:
+            on, value = _valid_time(event)
+            claim = _Claim(rec, event.status, rec.position, on, value)
+            self._claims[rec.event_id] = claim
+            self._register(claim)
+            people, orgs = self._reach(claim)
+        for person_id in people:
+            self._career_rows.pop(person_id, None)
+        for org_id in orgs:
+            self._org_rows.pop(org_id, None)
+        return Dirty(frozenset(people), frozenset(orgs))
+
+    def _register(self, claim: _Claim) -> None:
+        event = claim.rec.event
+        for ref in ev.referenced_people(event):
+            if self._person_names.get(ref.id) is None:
+                self._person_names[ref.id] = ref.name
+        for ref in ev.referenced_orgs(event):
+            if self._org_names.get(ref.id) is None:
+                self._org_names[ref.id] = ref.name
+        match event:
+            case ev.PersonAdded(data=d):
+                self._alias(d.person_id, d.aliases)
+            case ev.PersonAliasAdded(data=d):
+                self._alias(d.person_id, [d.alias])
+            case ev.MemberJoined(data=d) | ev.MemberLeft(data=d) | ev.MemberRoleChanged(data=d):
+                self._careers.setdefault(d.person_id, []).append(claim)
+                self._org_people.setdefault(d.org_id, set()).add(d.person_id)
+            case ev.LeadAppointed(data=d):
+                self._careers.setdefault(d.person_id, []).append(claim)
+                self._org_people.setdefault(d.org_id, set()).add(d.person_id)
+                self._appointments.setdefault(d.org_id, []).append(claim)
+            case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
+                self._org_claims.setdefault(d.org_id, []).append(claim)
+                if d.parent_id is not None:
+                    self._below.setdefault(d.parent_id, set()).add(d.org_id)
+            case ev.OrgMerged(data=d):
+                self._org_claims.setdefault(d.org_id, []).append(claim)
+                self._below.setdefault(d.into_id, set()).add(d.org_id)
+                self._merged_in.setdefault(d.into_id, set()).add(d.org_id)
+            case ev.OrgRenamed(data=d) | ev.OrgDissolved(data=d):
+                self._org_claims.setdefault(d.org_id, []).append(claim)
+
+    def _alias(self, person_id: str, aliases: list[str]) -> None:
+        known = self._aliases.setdefault(person_id, [])
+        known.extend(a for a in dict.fromkeys(aliases) if a not in known)
+
+    def _reach(self, claim: _Claim) -> tuple[set[str], set[str]]:
+        """The people and orgs whose rows a claim (or a change of its status) may touch.
+
+        A person's rows depend on their own claims, on appointments, merges and
+        dissolutions in the orgs their stints are in (orgs merged in count, since their
+        stints are carried over), and on the parents of those orgs (a left cascades to
+        sub-orgs). An org's rows depend on its own claims and on merges of its parents.
+        """
+        event = claim.rec.event
+        people = {ref.id for ref in ev.referenced_people(event)}
+        orgs = {ref.id for ref in ev.referenced_orgs(event)}
+        match event:
+            case ev.LeadAppointed(data=d):
+                people |= self._people_in(self._closure(d.org_id, self._merged_in))
+            case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
+                people |= self._people_in(self._closure(d.org_id, self._below))
+            case ev.OrgMerged(data=d) | ev.OrgDissolved(data=d):
+                # An org's end decides where its sub-orgs sit (a merge re-parents them),
+                # and whether a left from above still reaches the stints inside it.
+                below = self._closure(d.org_id, self._below)
+                people |= self._people_in(below)
+                orgs |= below
+        return people, orgs
+
+    @staticmethod
+    def _closure(org_id: str, edges: dict[str, set[str]]) -> set[str]:
+        seen = {org_id}
+        todo = [org_id]
+        while todo:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    def _people_in(self, orgs: set[str]) -> set[str]:
+        return {p for o in orgs for p in self._org_people.get(o, ())}
+
+    # ---- people ----
+
+    def person_row(self, person_id: str) -> PersonRow | None:
+        if person_id not in self._person_names:
+            return None
+        return PersonRow(person_id, self._person_names[person_id], tuple(self._aliases.get(person_id, ())))
+
+    def membership_rows(self, person_id: str) -> frozenset[MembershipRow]:
+        return self._career(person_id)[0]
+
+    def move_rows(self, person_id: str) -> frozenset[MoveRow]:
+        return self._career(person_id)[1]
+
+    def _career(self, person_id: str) -> tuple[frozenset[MembershipRow], frozenset[MoveRow]]:
+        cached = self._career_rows.get(person_id)
+        if cached is None:
+            claims = self._careers.get(person_id, [])
+            cached = self._memberships(person_id, claims), _moves(person_id, claims)
+            self._career_rows[person_id] = cached
+        return cached
+
+    def _memberships(self, person_id: str, claims: list[_Claim]) -> frozenset[MembershipRow]:
+        career = _Career(self, person_id, [c for c in claims if isinstance(c.rec.event, ev.MemberJoined)])
+        steps = [c for c in claims if c.live and not isinstance(c.rec.event, ev.MemberJoined)]
+        # The orgs this person's stints can be in: those they have claims in, and those
+        # these merge into, since a merge carries stints over.
+        orgs = {_org_of(c) for c in claims}
+        todo = list(orgs)
+        while todo:
+            org_id = todo.pop()
+            for claim in self._org_claims.get(org_id, ()):
+                if not claim.live:
+                    continue
+                match claim.rec.event:
+                    case ev.OrgMerged(data=d):
+                        steps.append(claim)
+                        if d.into_id not in orgs:
+                            orgs.add(d.into_id)
+                            todo.append(d.into_id)
+                    case ev.OrgDissolved():
+                        steps.append(claim)
+            steps.extend(c for c in self._appointments.get(org_id, ()) if c.live and c not in claims)
+        for step in sorted(steps, key=lambda c: (c.at, c.rec.position)):
+            career.apply(step)
+        return career.rows()
+
+    def ancestors(self, org_id: str, day: date) -> set[str]:
+        """The orgs above an org on a day, following each version's parent."""
+        found: set[str] = set()
+        row = version_on(self.org_rows(org_id), day)
+        while row is not None and row.parent_id is not None and row.parent_id not in found:
+            found.add(row.parent_id)
+            row = version_on(self.org_rows(row.parent_id), day)
+        return found
+
+    # ---- orgs ----
+
+    def org_rows(self, org_id: str) -> frozenset[OrgRow]:
+        cached = self._org_rows.get(org_id)
+        if cached is None:
+            cached = self._versions(org_id) if org_id in self._org_names else frozenset()
+            self._org_rows[org_id] = cached
+        return cached
+
+    def _end_of(self, org_id: str) -> _Claim | None:
+        """The merge or dissolution that ends an org: the earliest live one."""
+        ends = [
+            c
+            for c in self._org_claims.get(org_id, ())
+            if c.live and isinstance(c.rec.event, ev.OrgMerged | ev.OrgDissolved)
+        ]
+        return min(ends, key=lambda c: (c.at, c.rec.position), default=None)
+
+    def _heir(self, org_id: str, day: date) -> str:
+        """Where an org's sub-orgs sit on a day: the org, or what it was merged into by then."""
+        seen = {org_id}
+        while (end := self._end_of(org_id)) is not None and end.at <= day:
+            if not isinstance(end.rec.event, ev.OrgMerged) or end.rec.event.data.into_id in seen:
+                break
+            org_id = end.rec.event.data.into_id
+            seen.add(org_id)
+        return org_id
+
+    def _merge_days(self, org_id: str) -> set[date]:
+        days: set[date] = set()
+        seen = {org_id}
+        while (end := self._end_of(org_id)) is not None and isinstance(end.rec.event, ev.OrgMerged):
+            days.add(end.at)
+            org_id = end.rec.event.data.into_id
+            if org_id in seen:
+                break
+            seen.add(org_id)
+        return days
+
+    def _versions(self, org_id: str) -> frozenset[OrgRow]:
+        claims = [c for c in self._org_claims.get(org_id, ()) if c.live]
+        added = next((c.rec.event.data for c in claims if isinstance(c.rec.event, ev.OrgAdded)), None)
+        assert added is None or isinstance(added, ev.OrgAddedData)
+        begins = NEVER if added is None else _at(next(c.on for c in claims if c.rec.event.data is added))
+        # Renames and moves in valid-time order; a later one on the same day wins.
+        changes = sorted(
+            (c for c in claims if isinstance(c.rec.event, ev.OrgRenamed | ev.OrgMoved)),
+            key=lambda c: (c.at, c.rec.position),
+        )
+
+        def version(day: date) -> tuple[str | None, str | None]:
+            name, parent = self._org_names[org_id], None if added is None else added.parent_id
+            for change in changes:
+                if change.at > day:
+                    break
+                match change.rec.event:
+                    case ev.OrgRenamed(data=d):
+                        name = d.name
+                    case ev.OrgMoved(data=d):
+                        parent = d.parent_id
+            return name, None if parent is None else self._heir(parent, day)
+
+        end = self._end_of(org_id)
+        ends = FOREVER if end is None else max(end.at, begins)
+        parents = {added.parent_id if added else None} | {_parent_of(c) for c in changes}
+        days = {begins} | {c.at for c in changes}
+        days |= {d for p in parents if p is not None for d in self._merge_days(p)}
+        rows: list[OrgRow] = []
+        for day in sorted(d for d in days if d == begins or begins < d < ends):
+            name, parent = version(day)
+            if rows and (rows[-1].name, rows[-1].parent_id) == (name, parent):
+                continue
+            if rows:
+                rows[-1] = replace(rows[-1], valid_until=day)
+            kind = None if added is None else added.kind
+            rows.append(OrgRow(org_id, name, kind, parent, None if day == NEVER else day, None, False))
+        if end is not None:
+            rows[-1] = replace(rows[-1], valid_until=ends, ended=True)
+        return frozenset(rows)
+
+    # ---- everything, for answers over the whole state ----
+
+    def all_org_rows(self) -> list[OrgRow]:
+        return [row for org_id in self.orgs for row in self.org_rows(org_id)]
+
+    def all_membership_rows(self) -> list[MembershipRow]:
+        return [row for person_id in self.people for row in self.membership_rows(person_id)]
+
+    def all_move_rows(self) -> list[MoveRow]:
+        return [row for person_id in self.people for row in self.move_rows(person_id)]
+
+    def person_rows(self) -> dict[str, PersonRow]:
+        return {p: row for p in self.people if (row := self.person_row(p)) is not None}
+
+
+def _parent_of(claim: _Claim) -> str | None:
+    return claim.rec.event.data.parent_id if isinstance(claim.rec.event, ev.OrgMoved) else None
+
+
+def _org_of(claim: _Claim) -> str:
+    """The org a member claim is about."""
+    match claim.rec.event:
+        case ev.MemberJoined(data=d) | ev.MemberLeft(data=d) | ev.MemberRoleChanged(data=d):
+            return d.org_id
+        case ev.LeadAppointed(data=d):
+            return d.org_id
+    raise TypeError(f"{ev.type_name(claim.rec.event)} is not a member claim")
+
+
+def fold(records: Iterable[Recorded]) -> State:
+    state = State()
+    for rec in records:
+        state.apply(rec)
+    return state
+
+
+def event_id_at(position: int) -> uuid.UUID:
+    """The event id `as_recorded` gives the event at a position: tests can refer to it."""
+    return uuid.UUID(int=position)
+
+
+def as_recorded(events: Iterable[ev.Event], first: int = 1) -> list[Recorded]:
+    """Number events as the log would, with ids and times derived from their positions."""
+    epoch = datetime(2025, 1, 1, tzinfo=UTC)
+    return [
+        Recorded(position, event_id_at(position), epoch + timedelta(seconds=position), ev.fact_key(e), e)
+        for position, e in enumerate(events, start=first)
+    ]

@@ -1,0 +1,215 @@
+"""The bitemporal cache: the fold's rows written to SQL with the positions they held at.
+
+After each appended event the fold says whose rows may have changed (Dirty); the rows
+of those ids are diffed against what the cache holds, vanished rows are closed at that
+position and new rows opened from it. The rules stay in the fold: this module only
+stores what it outputs.
+
+The fold's State lives in the process that appends, as a cache of the log: appends are
+serialised by the log's advisory lock, so whoever holds the lock first folds the
+events other processes appended since (without writing: they wrote their rows), then
+its own. Any failure drops the State, so a rolled-back append can never leave it ahead
+of the log; the next append folds it again from the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+from typing import Any, Final
+
+import msgspec
+
+from service import fold
+from service.sql import QUERIES as Q
+from service.store import Conn, NewEvent, recorded_from_row
+
+_encoder: Final = msgspec.json.Encoder()
+
+Row = fold.MembershipRow | fold.OrgRow | fold.PersonRow | fold.MoveRow
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Table:
+    """One cache table: the row type it stores and how to find the rows of one id."""
+
+    name: str
+    row_type: type[Any]
+    id_column: str
+    rows_of: Callable[[fold.State, str], Iterable[Any]]
+    columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(f.name for f in dataclasses.fields(self.row_type)))
+
+
+def _person(state: fold.State, person_id: str) -> Iterable[fold.PersonRow]:
+    row = state.person_row(person_id)
+    return () if row is None else (row,)
+
+
+MEMBERSHIPS: Final = Table("membership_rows", fold.MembershipRow, "person_id", fold.State.membership_rows)
+MOVES: Final = Table("move_rows", fold.MoveRow, "person_id", fold.State.move_rows)
+PEOPLE: Final = Table("person_rows", fold.PersonRow, "person_id", _person)
+ORGS: Final = Table("org_rows", fold.OrgRow, "org_id", fold.State.org_rows)
+PERSON_TABLES: Final = (MEMBERSHIPS, MOVES, PEOPLE)
+TABLES: Final = (*PERSON_TABLES, ORGS)
+
+
+def row_key(row: Row) -> bytes:
+    return hashlib.sha256(_encoder.encode(row)).digest()[:16]
+
+
+def valid_range(row: Row) -> tuple[date | None, date | None] | None:
+    """The days a row speaks of, [lower, upper), for the GiST index; None if not dated."""
+    if isinstance(row, fold.MembershipRow):
+        upper = _min(row.end_latest if row.ended else None, row.seg_until)
+        return _max(row.start_earliest, row.seg_from), upper
+    if isinstance(row, fold.OrgRow):
+        return row.valid_from, row.valid_until
+    return None
+
+
+def _max(a: date | None, b: date | None) -> date | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _min(a: date | None, b: date | None) -> date | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+@dataclasses.dataclass(slots=True)
+class Changes:
+    """What a run of applied events changed, as rows opened and closed at positions."""
+
+    # (table, id, key) -> (row, opened at position)
+    opened: dict[tuple[str, str, bytes], tuple[Row, int]] = dataclasses.field(default_factory=dict)
+    # rows that were open before this run and closed at a position
+    closed: dict[str, list[tuple[str, bytes, int]]] = dataclasses.field(default_factory=dict)
+    # rows opened and closed within this run: (row, from, to)
+    spans: dict[str, list[tuple[Row, int, int]]] = dataclasses.field(default_factory=dict)
+
+    def close(self, table: str, ident: str, key: bytes, position: int) -> None:
+        opened = self.opened.pop((table, ident, key), None)
+        if opened is None:
+            self.closed.setdefault(table, []).append((ident, key, position))
+        elif opened[1] < position:
+            self.spans.setdefault(table, []).append((opened[0], opened[1], position))
+
+    def open(self, table: str, ident: str, row: Row, key: bytes, position: int) -> None:
+        self.opened[(table, ident, key)] = (row, position)
+
+
+class Cache:
+    """The fold's State for this process, and the rows it last wrote for each id."""
+
+    def __init__(self) -> None:
+        self.state: fold.State | None = None
+        self.current: dict[tuple[str, str], dict[bytes, Row]] = {}
+
+    def advance(self, rec: fold.Recorded, changes: Changes | None) -> None:
+        """Apply one event; record what changed in `changes` (None: only track it)."""
+        assert self.state is not None
+        dirty = self.state.apply(rec)
+        for table in TABLES:
+            ids = dirty.orgs if table is ORGS else dirty.people
+            for ident in ids:
+                before = self.current.get((table.name, ident), {})
+                after = {row_key(r): r for r in table.rows_of(self.state, ident)}
+                if changes is not None:
+                    for key in before.keys() - after.keys():
+                        changes.close(table.name, ident, key, rec.position)
+                    for key in after.keys() - before.keys():
+                        changes.open(table.name, ident, after[key], key, rec.position)
+                if after:
+                    self.current[(table.name, ident)] = after
+                else:
+                    self.current.pop((table.name, ident), None)
+
+    def load(self, records: Iterable[fold.Recorded]) -> None:
+        """Fold a whole log at once, then take every id's rows as the written ones."""
+        self.state = fold.fold(records)
+        self.current = {}
+        for table in TABLES:
+            ids = self.state.orgs if table is ORGS else self.state.people
+            for ident in ids:
+                rows = {row_key(r): r for r in table.rows_of(self.state, ident)}
+                if rows:
+                    self.current[(table.name, ident)] = rows
+
+
+def as_recorded(new: NewEvent) -> fold.Recorded:
+    return fold.Recorded(new.position, new.event_id, new.recorded_at, new.fact_key, new.event)
+
+
+async def read_log(conn: Conn, after: int, upto: int, batch: int = 5000) -> list[fold.Recorded]:
+    out: list[fold.Recorded] = []
+    while after < upto:
+        rows = await conn.fetch(Q["events_after"], after, upto, None, batch)
+        if not rows:
+            break
+        out.extend(as_recorded(recorded_from_row(r)) for r in rows)
+        after = rows[-1]["position"]
+    return out
+
+
+class Projector:
+    """Called by store.append inside its transaction, with the events it just inserted."""
+
+    def __init__(self) -> None:
+        self.cache = Cache()
+
+    async def __call__(self, conn: Conn, new_events: Sequence[NewEvent]) -> None:
+        try:
+            await self._catch_up(conn, new_events[0].position - 1)
+            changes = Changes()
+            for new in new_events:
+                self.cache.advance(as_recorded(new), changes)
+            await write(conn, changes)
+        except BaseException:
+            # The transaction will roll back: a State that saw these events would be
+            # ahead of the log. Forget it; the next append folds it again.
+            self.cache = Cache()
+            raise
+
+    async def _catch_up(self, conn: Conn, upto: int) -> None:
+        if self.cache.state is None:
+            self.cache.load(await read_log(conn, 0, upto))
+            return
+        for rec in await read_log(conn, self.cache.state.position, upto):
+            self.cache.advance(rec, None)
+
+
+# ---- writing rows ------------------------------------------------------------------------
+
+
+def _record(row: Row, lower: int, upper: int | None) -> dict[str, Any]:
+    record = dataclasses.asdict(row)
+    record["row_key"] = row_key(row).hex()
+    record["positions"] = f"[{lower},{'' if upper is None else upper})"
+    valid = valid_range(row)
+    if valid is not None:
+        first, last = valid
+        empty = first is not None and last is not None and first >= last
+        # A role segment may begin on the day its stint ends: it covers no day at all.
+        record["valid"] = "empty" if empty else f"[{first or ''},{last or ''})"
+    return record
+
+
+async def write(conn: Conn, changes: Changes) -> None:
+    """Close vanished rows and insert new ones, one statement per table and kind."""
+    inserts: dict[str, list[dict[str, Any]]] = {}
+    for (name, _, _), (row, lower) in changes.opened.items():
+        inserts.setdefault(name, []).append(_record(row, lower, None))
+    for name, spans in changes.spans.items():
+        inserts.setdefault(name, []).extend(_record(row, lower, upper) for row, lower, upper in spans)
+    for table in TABLES:
+        closed = changes.closed.get(table.name)
+        if closed:
+            ids, keys, positions = zip(*closed, strict=True)
+            await conn.execute(Q[f"close_{table.name}"], list(ids), list(keys), list(positions))
+        rows = inserts.get(table.name)
+        if rows:
+            await conn.execute(Q[f"insert_{table.name}"], _encoder.encode(rows).decode())

@@ -1,0 +1,88 @@
+"""Rebuild the bitemporal cache from the log, into shadow tables, then swap them in.
+
+The projection tables are created afresh in a shadow schema by the same migration that
+made them, filled by folding the whole log event by event (so every row gets the
+position range it held in), then, under the log's append lock, brought up to the
+events appended meanwhile and moved into place in one transaction. Readers keep
+answering from the old tables until that transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from service import database, fold, projection, sql
+
+SHADOW = "hiring_news_rebuild"
+PROJECTION_TABLES = ("membership_rows", "org_rows", "person_rows", "move_rows")
+_FLUSH_EVERY = 5000
+
+Progress = Callable[[int, int], None]
+
+
+def _projection_migration() -> str:
+    for _, name, text in sql.migrations():
+        if name == "projections":
+            return text
+    raise RuntimeError("the projections migration is missing")
+
+
+async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | None = None) -> int:
+    """Rebuild every projection table; returns the log position the new tables reflect."""
+    admin = await database.connect(dsn, schema=schema)
+    try:
+        await database.migrate(admin)
+        home = str(await admin.fetchval("SELECT current_schema()"))
+        total = int(await admin.fetchval(sql.QUERIES["head_position"]))
+        await admin.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+        await admin.execute(f"CREATE SCHEMA {SHADOW}")
+    finally:
+        await admin.close()
+
+    # Shadow first on the search path: the projection's queries write the new tables
+    # while reading the log from the home schema.
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": f"{SHADOW},{home}", "jit": "off"})
+    try:
+        await conn.execute(_projection_migration())
+        cache = projection.Cache()
+        cache.state = fold.State()
+        done = await _fold_into(conn, cache, 0, total, progress, total)
+        async with conn.transaction():
+            await conn.execute(sql.QUERIES["lock_log"])
+            head = int(await conn.fetchval(sql.QUERIES["head_position"]))
+            done = await _fold_into(conn, cache, done, head, progress, head)
+            for table in PROJECTION_TABLES:
+                await conn.execute(f"DROP TABLE {home}.{table}")
+                await conn.execute(f"ALTER TABLE {SHADOW}.{table} SET SCHEMA {home}")
+            await conn.execute(f"DROP SCHEMA {SHADOW}")
+        return done
+    except BaseException:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+        raise
+    finally:
+        await conn.close()
+
+
+async def _fold_into(
+    conn: asyncpg.Connection,
+    cache: projection.Cache,
+    after: int,
+    upto: int,
+    progress: Progress | None,
+    total: int,
+) -> int:
+    position = after
+    while position < upto:
+        chunk = await projection.read_log(conn, position, min(upto, position + _FLUSH_EVERY))
+        if not chunk:
+            break
+        changes = projection.Changes()
+        for rec in chunk:
+            cache.advance(rec, changes)
+        await projection.write(conn, changes)
+        position = chunk[-1].position
+        if progress is not None:
+            progress(position, total)
+    return position
