@@ -12,10 +12,11 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import YamlRenderPlugin
 
 from service import database, problems
-from service.api import events, health
+from service.api import events, health, reads
 from service.logging import get_logger
 from service.metrics import Metrics
 from service.middleware import observe
+from service.projection import Projector
 from service.settings import Settings
 
 log = get_logger(__name__)
@@ -24,6 +25,14 @@ ROUTES = [
     events.post_events,
     events.list_events,
     events.get_event,
+    reads.list_orgs,
+    reads.get_org,
+    reads.get_roster,
+    reads.get_tree,
+    reads.list_people,
+    reads.get_timeline,
+    reads.get_flows,
+    reads.get_state,
     health.healthz,
     health.readyz,
     health.metrics,
@@ -82,5 +91,5 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.projector = None
+    app.state.projector = Projector()
     return app

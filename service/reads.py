@@ -1,0 +1,149 @@
+"""The read side: rows from the bitemporal cache, answered by the fold's own rules.
+
+Every question is asked "on D as of P": the SQL fetches the rows that held at position
+P and speak of day D (one GiST probe per org or person), and `service.answers` turns
+them into the answer, with the very functions that answer the pure fold. That is why
+the SQL answer equals the fold's, which the property tests check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from service import answers, store
+from service.fold import MembershipRow, MoveRow, OrgRow, PersonRow, SourceRef
+from service.sql import QUERIES as Q
+from service.store import Conn
+
+_sources: Final = msgspec.json.Decoder(tuple[SourceRef, ...])
+_aliases: Final = msgspec.json.Decoder(tuple[str, ...])
+
+
+class UnknownId(Exception):
+    """The log had not mentioned this id as of the position asked."""
+
+    def __init__(self, kind: str, ident: str, as_of: int) -> None:
+        super().__init__(f"no {kind} {ident!r} in the log as of position {as_of}")
+
+
+# ---- rows from records ---------------------------------------------------------------------
+
+
+def membership(record: asyncpg.Record) -> MembershipRow:
+    values = dict(record.items())
+    values["sources"] = _sources.decode(values["sources"])
+    return MembershipRow(**values)
+
+
+def org_row(record: asyncpg.Record) -> OrgRow:
+    return OrgRow(**dict(record.items()))
+
+
+def person_row(record: asyncpg.Record) -> PersonRow:
+    return PersonRow(record["person_id"], record["name"], _aliases.decode(record["aliases"]))
+
+
+def move_row(record: asyncpg.Record) -> MoveRow:
+    values = dict(record.items())
+    values["sources"] = _sources.decode(values["sources"])
+    return MoveRow(**values)
+
+
+# ---- positions -----------------------------------------------------------------------------
+
+
+async def position(conn: Conn, as_of: int | None, known_at: Any | None) -> int:
+    """The log position a read reflects: as_of (capped at the head), known_at, or the head."""
+    head = await store.head(conn)
+    if as_of is not None:
+        return min(as_of, head)
+    if known_at is not None:
+        return await store.position_at(conn, known_at)
+    return head
+
+
+async def _require(conn: Conn, kind: str, ident: str, as_of: int) -> None:
+    if not await conn.fetchval(Q["entity_known"], kind, ident, as_of):
+        raise UnknownId(kind, ident, as_of)
+
+
+async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str, PersonRow]:
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {}
+    return {r["person_id"]: person_row(r) for r in await conn.fetch(Q["person_rows_of"], ids, as_of)}
+
+
+# ---- the questions -------------------------------------------------------------------------
+
+
+async def roster(
+    conn: Conn, org_id: str, on: date, as_of: int, *, include_suborgs: bool, min_status: answers.MinStatus
+) -> answers.Roster:
+    await _require(conn, "org", org_id, as_of)
+    subtree = [org_row(r) for r in await conn.fetch(Q["org_subtree_rows"], org_id, as_of, on)]
+    org_ids = answers.roster_orgs(org_id, on, subtree, include_suborgs)
+    rows = [membership(r) for r in await conn.fetch(Q["roster_rows"], sorted(org_ids), as_of, on)]
+    people = await _people(conn, (r.person_id for r in rows), as_of)
+    return answers.roster(org_id, on, min_status, rows, people, org_ids, as_of)
+
+
+async def org(conn: Conn, org_id: str, on: date, as_of: int) -> answers.OrgView:
+    await _require(conn, "org", org_id, as_of)
+    rows = [org_row(r) for r in await conn.fetch(Q["org_rows_of"], org_id, as_of)]
+    view = answers.org_view(org_id, on, rows, as_of)
+    if view is None:
+        raise UnknownId("org", org_id, as_of)
+    return view
+
+
+async def tree(conn: Conn, org_id: str, on: date, as_of: int) -> answers.Tree:
+    await _require(conn, "org", org_id, as_of)
+    versions = [org_row(r) for r in await conn.fetch(Q["org_rows_of"], org_id, as_of)]
+    below = [org_row(r) for r in await conn.fetch(Q["org_subtree_rows"], org_id, as_of, on)]
+    found = answers.tree(org_id, on, versions + [r for r in below if r.org_id != org_id], as_of)
+    if found is None:
+        raise UnknownId("org", org_id, as_of)
+    return found
+
+
+async def timeline(conn: Conn, person_id: str, as_of: int) -> answers.Timeline:
+    await _require(conn, "person", person_id, as_of)
+    rows = [membership(r) for r in await conn.fetch(Q["person_membership_rows"], person_id, as_of)]
+    people = await _people(conn, [person_id], as_of)
+    return answers.timeline(person_id, people.get(person_id), rows, as_of)
+
+
+async def flows(
+    conn: Conn, from_id: str, to_id: str, since: date | None, until: date | None, as_of: int
+) -> answers.Flows:
+    await _require(conn, "org", from_id, as_of)
+    await _require(conn, "org", to_id, as_of)
+    orgs = [org_row(r) for r in await conn.fetch(Q["all_org_rows"], as_of)]
+    moves = [move_row(r) for r in await conn.fetch(Q["all_move_rows"], as_of)]
+    return answers.flows(from_id, to_id, since, until, moves, orgs, as_of)
+
+
+async def state(conn: Conn, on: date, as_of: int, min_status: answers.MinStatus) -> answers.StateView:
+    orgs = [org_row(r) for r in await conn.fetch(Q["all_org_rows"], as_of)]
+    rows = [membership(r) for r in await conn.fetch(Q["all_membership_rows_on"], as_of, on)]
+    people = await _people(conn, (r.person_id for r in rows), as_of)
+    return answers.state_view(on, min_status, orgs, rows, people, as_of)
+
+
+async def people(conn: Conn, as_of: int) -> list[PersonRow]:
+    return [person_row(r) for r in await conn.fetch(Q["all_person_rows"], as_of)]
+
+
+async def orgs(conn: Conn, on: date, as_of: int) -> list[answers.OrgView]:
+    by_org: dict[str, list[OrgRow]] = {}
+    for record in await conn.fetch(Q["all_org_rows"], as_of):
+        row = org_row(record)
+        by_org.setdefault(row.org_id, []).append(row)
+    views = (answers.org_view(org_id, on, rows, as_of) for org_id, rows in sorted(by_org.items()))
+    return [v for v in views if v is not None]
