@@ -365,6 +365,12 @@ def _join_stints(joins: list[_Claim]) -> list[_Stint]:
     return stints
 
 
+def _start_order(stint: _Stint) -> tuple[date, str, int]:
+    # Stints starting the same day differ by fact_key; ordering on it before the index
+    # keeps the choice independent of the order the claims were recorded in.
+    return stint.begins, stint.fact_key, stint.index
+
+
 class _Career:
     """One person's stints, built by applying their claims in valid-time order."""
 
@@ -397,7 +403,7 @@ class _Career:
             for s in in_org
             if s.start.earliest is None or when.latest is None or s.start.earliest <= when.latest
         ]
-        primary = max(started or in_org, key=lambda s: (s.begins, s.index))
+        primary = max(started or in_org, key=_start_order)
         return [primary] + [
             s
             for s in in_org
@@ -437,7 +443,9 @@ class _Career:
 
     def merged(self, claim: _Claim, data: ev.OrgMergedData) -> None:
         day = claim.at
-        for stint in [s for s in self.stints if s.org_id == data.org_id and s.open_at(day)]:
+        # The latest-starting stint goes first, so its role is the one carried over.
+        carried = [s for s in self.stints if s.org_id == data.org_id and s.open_at(day)]
+        for stint in sorted(carried, key=_start_order, reverse=True):
             stint.forced = claim
             if not any(s.org_id == data.into_id and s.open_at(day) for s in self.stints):
                 self._new(data.into_id, claim, *stint.role_at(day))

@@ -41,14 +41,15 @@ def decode_line(number: int, line: bytes) -> ev.Event | None:
     if not line.strip():
         return None
     try:
-        [event] = ev.decode(line)
-    except ValueError:
-        raise BadLine(number, "one event object per line, not an array") from None
+        decoded = ev.decoder.decode(line)
     except msgspec.ValidationError as error:
         problem = field_error(str(error))
         raise BadLine(number, f"{problem.field}: {problem.reason}") from None
     except msgspec.DecodeError as error:
         raise BadLine(number, f"malformed JSON: {error}") from None
+    if isinstance(decoded, list):
+        raise BadLine(number, "one event object per line, not an array")
+    event = decoded
     if event.idempotency_key is None:
         event = msgspec.structs.replace(event, idempotency_key="import:" + ev.content_hash(event).hex()[:40])
     return event
