@@ -49,7 +49,7 @@ def decode_line(number: int, line: bytes) -> ev.Event | None:
         raise BadLine(number, f"malformed JSON: {error}") from None
     if isinstance(decoded, list):
         raise BadLine(number, "one event object per line, not an array")
-    event = decoded
+    event: ev.Event = decoded
     if event.idempotency_key is None:
         event = msgspec.structs.replace(event, idempotency_key="import:" + ev.content_hash(event).hex()[:40])
     return event

@@ -15,7 +15,6 @@ import asyncpg
 
 from service import database, fold, projection, sql
 
-SHADOW = "hiring_news_rebuild"
 PROJECTION_TABLES = ("membership_rows", "org_rows", "person_rows", "move_rows")
 _FLUSH_EVERY = 5000
 
@@ -35,15 +34,17 @@ async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | N
     try:
         await database.migrate(admin)
         home = str(await admin.fetchval("SELECT current_schema()"))
+        # One shadow schema per home schema, so rebuilds of different schemas never meet.
+        shadow = f"{home}_rebuild"
         total = int(await admin.fetchval(sql.QUERIES["head_position"]))
-        await admin.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
-        await admin.execute(f"CREATE SCHEMA {SHADOW}")
+        await admin.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
+        await admin.execute(f"CREATE SCHEMA {shadow}")
     finally:
         await admin.close()
 
     # Shadow first on the search path: the projection's queries write the new tables
     # while reading the log from the home schema.
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": f"{SHADOW},{home}", "jit": "off"})
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": f"{shadow},{home}", "jit": "off"})
     try:
         await conn.execute(_projection_migration())
         cache = projection.Cache()
@@ -55,11 +56,11 @@ async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | N
             done = await _fold_into(conn, cache, done, head, progress, head)
             for table in PROJECTION_TABLES:
                 await conn.execute(f"DROP TABLE {home}.{table}")
-                await conn.execute(f"ALTER TABLE {SHADOW}.{table} SET SCHEMA {home}")
-            await conn.execute(f"DROP SCHEMA {SHADOW}")
+                await conn.execute(f"ALTER TABLE {shadow}.{table} SET SCHEMA {home}")
+            await conn.execute(f"DROP SCHEMA {shadow}")
         return done
     except BaseException:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {SHADOW} CASCADE")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
         raise
     finally:
         await conn.close()

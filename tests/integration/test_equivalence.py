@@ -57,7 +57,8 @@ def scenarios(draw: st.DrawFn) -> tuple[list[ev.Event], list[int]]:
     d = FewIds(draw)
     intro: list[ev.Event] = [
         ev.PersonAdded(data=ev.PersonAddedData(person_id=p, name=PERSON_NAMES[p])) for p in PEOPLE
-    ] + [ev.OrgAdded(data=ev.OrgAddedData(org_id=o, name=ORG_NAMES[o], kind="team")) for o in ORGS]
+    ]
+    intro += [ev.OrgAdded(data=ev.OrgAddedData(org_id=o, name=ORG_NAMES[o], kind="team")) for o in ORGS]
     kinds = draw(st.lists(st.sampled_from(MEMBER_KINDS + ORG_KINDS + OTHER_KINDS), min_size=1, max_size=22))
     body = [draw_event(d, kind, len(intro) + i) for i, kind in enumerate(kinds, start=1)]
     events = intro + body
