@@ -13,7 +13,7 @@ from service.rebuild import PROJECTION_TABLES, rebuild
 ARTICLE = resources.files("service.examples").joinpath("article.jsonl").read_bytes().splitlines()
 
 
-async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[object, ...]]]:
+async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]:
     tables = {}
     for table in PROJECTION_TABLES:
         rows = await conn.fetch(f"SELECT * FROM {table}")
