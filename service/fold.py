@@ -38,9 +38,10 @@ The rules, as decided:
    in that org at that point: their segment turns back to role member. Everything is
    applied in valid-time order, so out-of-order recording gives the same answer.
 5. org.merged X into Y on d: X ends at d; every stint in X open at d ends with the
-   merge's range, and a stint in Y starts with it, with the role and title held in X at
-   d and the merge as its source, unless the person already has a stint in Y covering d.
-   Sub-orgs of X get parent Y from d (and follow Y if Y merges on later).
+   merge's range, and a stint in Y starts with it, with the role and title held at d in
+   the latest-starting of them and the merge as its source, unless the person already
+   has a stint in Y covering d. Sub-orgs of X get parent Y from d (and follow Y if Y
+   merges on later).
 6. org.dissolved X on d: X ends; every stint in X open at d ends with its range.
 7. org.moved: the parent from d; org.renamed: the name from d; each gives a new OrgRow
    version. org.added creates the org, existing from its `on` (-inf without one); the
@@ -492,8 +493,6 @@ def _moves(person_id: str, claims: list[_Claim]) -> frozenset[MoveRow]:
 
 # ---- the state ---------------------------------------------------------------------------
 
-_MEMBER_EVENTS: Final = (ev.MemberJoined, ev.MemberLeft, ev.MemberRoleChanged, ev.LeadAppointed)
-_ORG_EVENTS: Final = (ev.OrgAdded, ev.OrgRenamed, ev.OrgMoved, ev.OrgMerged, ev.OrgDissolved)
 _STATUS_OF: Final[dict[type[ev.Envelope], ClaimStatus]] = {
     ev.ClaimConfirmed: "confirmed",
     ev.ClaimDenied: "denied",
@@ -572,13 +571,16 @@ class State:
                 self._alias(d.person_id, d.aliases)
             case ev.PersonAliasAdded(data=d):
                 self._alias(d.person_id, [d.alias])
-            case ev.MemberJoined(data=d) | ev.MemberLeft(data=d) | ev.MemberRoleChanged(data=d):
+            case (
+                ev.MemberJoined(data=d)
+                | ev.MemberLeft(data=d)
+                | ev.MemberRoleChanged(data=d)
+                | ev.LeadAppointed(data=d)
+            ):
                 self._careers.setdefault(d.person_id, []).append(claim)
                 self._org_people.setdefault(d.org_id, set()).add(d.person_id)
-            case ev.LeadAppointed(data=d):
-                self._careers.setdefault(d.person_id, []).append(claim)
-                self._org_people.setdefault(d.org_id, set()).add(d.person_id)
-                self._appointments.setdefault(d.org_id, []).append(claim)
+                if isinstance(event, ev.LeadAppointed):
+                    self._appointments.setdefault(d.org_id, []).append(claim)
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
                 self._org_claims.setdefault(d.org_id, []).append(claim)
                 if d.parent_id is not None:
@@ -656,6 +658,7 @@ class State:
     def _memberships(self, person_id: str, claims: list[_Claim]) -> frozenset[MembershipRow]:
         career = _Career(self, person_id, [c for c in claims if isinstance(c.rec.event, ev.MemberJoined)])
         steps = [c for c in claims if c.live and not isinstance(c.rec.event, ev.MemberJoined)]
+        own = {c.rec.position for c in claims}
         # The orgs this person's stints can be in: those they have claims in, and those
         # these merge into, since a merge carries stints over.
         orgs = {_org_of(c) for c in claims}
@@ -673,7 +676,9 @@ class State:
                             todo.append(d.into_id)
                     case ev.OrgDissolved():
                         steps.append(claim)
-            steps.extend(c for c in self._appointments.get(org_id, ()) if c.live and c not in claims)
+            steps.extend(
+                c for c in self._appointments.get(org_id, ()) if c.live and c.rec.position not in own
+            )
         for step in sorted(steps, key=lambda c: (c.at, c.rec.position)):
             career.apply(step)
         return career.rows()

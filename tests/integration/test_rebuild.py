@@ -17,7 +17,7 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]
     tables = {}
     for table in PROJECTION_TABLES:
         rows = await conn.fetch(f"SELECT * FROM {table}")
-        tables[table] = sorted((tuple(str(v) for v in r.values()) for r in rows))
+        tables[table] = sorted(tuple(str(v) for v in r.values()) for r in rows)
     return tables
 
 
