@@ -24,7 +24,7 @@ from service import answers, database, dates, reads, store
 from service import events as ev
 from service.fold import Recorded, fold
 from service.projection import Projector, as_recorded
-from tests.unit.test_fold import (
+from tests.histories import (
     MEMBER_KINDS,
     ORG_KINDS,
     ORG_NAMES,

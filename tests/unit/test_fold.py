@@ -8,7 +8,7 @@ state folded from scratch; (c) where recording order must not matter, it does no
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -26,179 +26,19 @@ from service.fold import (
     event_id_at,
     fold,
 )
-
-PEOPLE = ["ada", "bob", "cy"]
-PERSON_NAMES = {"ada": "Ada", "bob": "Bob", "cy": "Cy"}
-ORGS = ["o1", "o2", "o3"]
-ORG_NAMES = {"o1": "One", "o2": "Two", "o3": "Three"}
-DAYS = [date(2020, 1, 1) + timedelta(days=37 * k) for k in range(24)]
-SOURCES = [
-    None,
-    *(
-        ev.Source(url=f"https://example.org/{k}", published_at=day.isoformat())
-        for k, day in enumerate(DAYS[::5])
-    ),
-]
-ROLES: list[ev.Role] = ["member", "lead", "founder", "advisor"]
-KINDS: list[ev.OrgKind] = ["company", "lab", "team"]
+from tests.histories import (  # noqa: F401
+    DAYS,
+    MEMBER_KINDS,
+    ORG_KINDS,
+    OTHER_KINDS,
+    PEOPLE,
+    Draws,
+    commuting_histories,
+    draw_event,
+    histories,
+)
 
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def on_dates(draw: st.DrawFn) -> ev.OnDate:
-    """A partial date of any precision, often overlapping the others drawn."""
-    day = draw(st.sampled_from(DAYS))
-    match draw(st.sampled_from(["day", "month", "year", "undated", "bounded"])):
-        case "day":
-            return day.isoformat()
-        case "month":
-            return day.isoformat()[:7]
-        case "year":
-            return day.isoformat()[:4]
-        case "undated":
-            latest = draw(st.none() | st.just(day.isoformat()))
-            return ev.DateRange(latest=latest, text="recently")
-    return ev.DateRange(value=day.isoformat()[:7], earliest=day.isoformat())
-
-
-@dataclass
-class Draws:
-    """How to draw one event's parts: freely, or (for order tests) one distinct day each."""
-
-    draw: st.DrawFn
-    days: list[date] | None = None
-
-    def on(self) -> ev.OnDate:
-        if self.days is None:
-            return self.draw(on_dates())
-        return self.days.pop().isoformat()
-
-    def person(self) -> str:
-        return self.draw(st.sampled_from(PEOPLE))
-
-    def org(self) -> str:
-        return self.draw(st.sampled_from(ORGS))
-
-    def maybe_org(self) -> str | None:
-        return self.draw(st.sampled_from([None, *ORGS]))
-
-    def person_name(self, person: str) -> str | None:
-        return self.draw(st.sampled_from([None, PERSON_NAMES[person]]))
-
-    def org_name(self, org: str) -> str | None:
-        return self.draw(st.sampled_from([None, ORG_NAMES[org]]))
-
-    def envelope(self) -> dict[str, Any]:
-        return {
-            "status": self.draw(st.sampled_from(["rumor", "reported", "reported", "confirmed"])),
-            "source": self.draw(st.sampled_from(SOURCES)),
-        }
-
-
-def draw_event(d: Draws, kind: str, position: int) -> ev.Event:
-    p, o = d.person(), d.org()
-    match kind:
-        case "joined":
-            data = ev.MemberJoinedData(
-                person_id=p,
-                person_name=d.person_name(p),
-                org_id=o,
-                org_name=d.org_name(o),
-                role=d.draw(st.sampled_from(ROLES)),
-                from_org_id=d.maybe_org(),
-                on=d.on(),
-            )
-            return ev.MemberJoined(data=data, **d.envelope())
-        case "left":
-            data_left = ev.MemberLeftData(
-                person_id=p, person_name=d.person_name(p), org_id=o, to_org_id=d.maybe_org(), on=d.on()
-            )
-            return ev.MemberLeft(data=data_left, **d.envelope())
-        case "role_changed":
-            role = d.draw(st.sampled_from(ROLES))
-            data_role = ev.MemberRoleChangedData(person_id=p, org_id=o, role=role, title="T", on=d.on())
-            return ev.MemberRoleChanged(data=data_role, **d.envelope())
-        case "appointed":
-            data_lead = ev.LeadAppointedData(person_id=p, person_name=d.person_name(p), org_id=o, on=d.on())
-            return ev.LeadAppointed(data=data_lead, **d.envelope())
-        case "org_added":
-            kind_ = d.draw(st.sampled_from(KINDS))
-            on = d.on() if d.draw(st.booleans()) else None
-            data_org = ev.OrgAddedData(
-                org_id=o, name=ORG_NAMES[o], kind=kind_, parent_id=d.maybe_org(), on=on
-            )
-            return ev.OrgAdded(data=data_org, **d.envelope())
-        case "placed":
-            parent = d.draw(st.sampled_from(ORGS))
-            data_placed = ev.OrgAddedData(org_id=o, name=ORG_NAMES[o], kind="team", parent_id=parent)
-            return ev.OrgAdded(data=data_placed)
-        case "moved":
-            return ev.OrgMoved(data=ev.OrgMovedData(org_id=o, parent_id=d.org(), on=d.on()), **d.envelope())
-        case "renamed":
-            name = d.draw(st.sampled_from(["Alpha", "Beta"]))
-            return ev.OrgRenamed(data=ev.OrgRenamedData(org_id=o, name=name, on=d.on()), **d.envelope())
-        case "merged":
-            return ev.OrgMerged(data=ev.OrgMergedData(org_id=o, into_id=d.org(), on=d.on()), **d.envelope())
-        case "dissolved":
-            return ev.OrgDissolved(data=ev.OrgDissolvedData(org_id=o, on=d.on()), **d.envelope())
-        case "person_added":
-            return ev.PersonAdded(
-                data=ev.PersonAddedData(person_id=p, name=PERSON_NAMES[p], aliases=["x", "y"])
-            )
-        case "alias":
-            alias = d.draw(st.sampled_from(["x", "z"]))
-            return ev.PersonAliasAdded(data=ev.PersonAliasAddedData(person_id=p, alias=alias))
-    # A claim on an earlier event (or, now and then, on itself or an id never logged).
-    claim = ev.ClaimData(event_id=event_id_at(d.draw(st.integers(1, position + 1))))
-    match kind:
-        case "denied":
-            return ev.ClaimDenied(data=claim)
-        case "retracted":
-            return ev.ClaimRetracted(data=claim)
-    return ev.ClaimConfirmed(data=claim)
-
-
-MEMBER_KINDS = ["joined", "joined", "joined", "left", "left", "role_changed", "appointed", "appointed"]
-ORG_KINDS = ["org_added", "org_added", "moved", "renamed", "merged", "dissolved"]
-OTHER_KINDS = ["person_added", "alias", "denied", "denied", "retracted", "confirmed"]
-
-
-@st.composite
-def histories(draw: st.DrawFn) -> list[ev.Event]:
-    # A few orgs placed first make later events meet a structure more often than chance.
-    kinds = draw(st.lists(st.just("placed"), max_size=3))
-    kinds += draw(st.lists(st.sampled_from(MEMBER_KINDS + ORG_KINDS + OTHER_KINDS), min_size=2, max_size=24))
-    d = Draws(draw)
-    return [draw_event(d, kind, i) for i, kind in enumerate(kinds, start=1)]
-
-
-@st.composite
-def commuting_histories(draw: st.DrawFn) -> list[ev.Event]:
-    """Histories whose answer cannot depend on recording order: no claims on claims, a
-    distinct day for every dated event, and no fact reported twice (the grouping of
-    several reports of one fact follows their positions)."""
-    kinds = draw(st.lists(st.sampled_from(MEMBER_KINDS + ORG_KINDS), min_size=1, max_size=16))
-    d = Draws(
-        draw, days=draw(st.permutations([date(2020, 1, 1) + timedelta(days=11 * k) for k in range(80)]))
-    )
-    events: list[ev.Event] = []
-    facts: set[tuple[str, ...]] = set()
-    for i, kind in enumerate(kinds, start=1):
-        event = draw_event(d, kind, i)
-        match event:
-            case ev.MemberJoined(data=j):
-                fact: tuple[str, ...] = ("joined", j.person_id, j.org_id, j.role)
-            case ev.MemberLeft(data=left):
-                fact = ("left", left.person_id, left.org_id)
-            case ev.OrgAdded(data=o):
-                fact = ("org", o.org_id)
-            case _:
-                fact = ("event", str(i))
-        if fact not in facts:
-            facts.add(fact)
-            events.append(event)
-    return events
 
 
 @dataclass(frozen=True)
