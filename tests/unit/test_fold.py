@@ -26,15 +26,9 @@ from service.fold import (
     event_id_at,
     fold,
 )
-from tests.histories import (  # noqa: F401
-    DAYS,
-    MEMBER_KINDS,
-    ORG_KINDS,
-    OTHER_KINDS,
+from tests.histories import (
     PEOPLE,
-    Draws,
     commuting_histories,
-    draw_event,
     histories,
 )
 
