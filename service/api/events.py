@@ -12,7 +12,10 @@ from litestar.params import PathParameter, QueryParameter
 from service import events as ev
 from service import store
 from service.api.common import json_answer, pool, require
+from service.logging import get_logger
 from service.problems import FieldError, ProblemError, field_error, pointer_of
+
+log = get_logger(__name__)
 
 
 class Accepted(msgspec.Struct, frozen=True):
@@ -86,7 +89,15 @@ async def post_events(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise ProblemError(
             status, error.reason, errors=[FieldError(path, pointer_of(path), error.reason)]
         ) from None
-    request.app.state.metrics.appended(len([a for a in appended if not a.replayed]), len(batch))
+    stored = [a for a in appended if not a.replayed]
+    request.app.state.metrics.appended(len(stored), len(batch))
+    log.info(
+        "appended",
+        key=caller.name,
+        stored=len(stored),
+        replayed=len(appended) - len(stored),
+        positions=[stored[0].position, stored[-1].position] if stored else None,
+    )
     answer = AppendAnswer(
         [
             Accepted(a.event_id, a.position, a.recorded_at.isoformat(), a.idempotency_key, a.replayed)

@@ -41,9 +41,12 @@ def cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subpro
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(
+    env: dict[str, str], cwd: Path | None = None, log: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=cwd)
+    stderr = None if log is None else log.open("wb")
+    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=cwd, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -61,6 +64,8 @@ def serving(env: dict[str, str], cwd: Path | None = None) -> Iterator[tuple[str,
         yield base, process
     finally:
         stop(process)
+        if stderr is not None:
+            stderr.close()
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:

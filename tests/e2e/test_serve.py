@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, BOOTSTRAP_KEY
 from tests.e2e.server import cli, environment, serving, stop
 
 SOURCE = {
@@ -192,3 +193,22 @@ def test_an_unreachable_database_says_how_to_fix_it() -> None:
 
 def _admin() -> dict[str, str]:
     return ADMIN
+
+
+def test_logs_are_json_lines_with_the_request_id_and_no_key(fresh_database: str, tmp_path: Path) -> None:
+    env = {**environment(fresh_database), "HIRING_NEWS_LOG_LEVEL": "info"}
+    log = tmp_path / "serve.log"
+    with serving(env, log=log) as (base, _):
+        headers = {**ADMIN, "X-Request-ID": "req-append-1"}
+        assert httpx.post(f"{base}/events", json=joined("ruoming-pang"), headers=headers).status_code == 201
+        bad = httpx.post(
+            f"{base}/events", json=joined("x", on="2025-13"), headers={**ADMIN, "X-Request-ID": "req-bad"}
+        )
+        assert bad.status_code == 422
+        assert bad.headers["x-request-id"] == "req-bad"
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    appended = [line for line in lines if line.get("request_id") == "req-append-1"]
+    assert {line["event"] for line in appended} == {"appended", "request"}
+    assert all(line["path"] == "/events" and line["method"] == "POST" for line in appended)
+    assert [line["status"] for line in lines if line.get("request_id") == "req-bad"] == [422]
+    assert BOOTSTRAP_KEY not in log.read_text()
