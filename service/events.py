@@ -12,7 +12,6 @@ Pure: imports only msgspec and the standard library.
 from __future__ import annotations
 
 import hashlib
-import re
 import typing
 import uuid
 from datetime import date
@@ -443,7 +442,6 @@ def referenced_orgs(event: Event) -> list[Reference]:
 
 # ---- reading stored events back --------------------------------------------------------
 
-Upcaster: TypeAlias = "Any"
 # (type, version) -> function taking that version's `data` dict and returning the next
 # version's. Pure functions: stored payloads are never rewritten, only read through these.
 UPCASTERS: Final[dict[tuple[str, int], Any]] = {}
@@ -463,7 +461,6 @@ def upcast(type_: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
 
 
 _TYPE_BY_NAME: Final = dict(zip(TYPE_NAMES, EVENT_TYPES, strict=True))
-_slug = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 
 
 def from_stored(
@@ -484,7 +481,3 @@ def from_stored(
     }
     event: Event = msgspec.convert(raw, _TYPE_BY_NAME[type_])  # type: ignore[assignment]
     return event
-
-
-def is_slug(text: str) -> bool:
-    return _slug.match(text) is not None

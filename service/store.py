@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Final, TypeAlias
 
 import asyncpg
 import msgspec
@@ -266,7 +266,3 @@ async def head(conn: Conn) -> int:
 
 async def position_at(conn: Conn, moment: datetime) -> int:
     return int(await conn.fetchval(Q["position_at"], moment))
-
-
-def as_dict(record: asyncpg.Record) -> dict[str, Any]:
-    return dict(record.items())

@@ -16,11 +16,6 @@ FROM events
 SELECT idempotency_key, event_id, position, recorded_at, content_hash
 FROM events WHERE idempotency_key = ANY($1::text[])
 
--- insert_event --
-INSERT INTO events (position, event_id, type, schema_version, data, status, source,
-                    idempotency_key, content_hash, fact_key, recorded_at, api_key_name)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::jsonb, $8, $9, $10, $11, $12)
-
 -- events_after --
 SELECT position, event_id, type, schema_version, data::text AS data, status,
        source::text AS source, idempotency_key, fact_key, recorded_at
@@ -72,6 +67,3 @@ INSERT INTO events (position, event_id, type, schema_version, data, status, sour
 SELECT p, e, t, v, d::jsonb, s, src::jsonb, k, h, f, $11, $12
 FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[],
             $7::text[], $8::text[], $9::bytea[], $10::text[]) AS u(p, e, t, v, d, s, src, k, h, f)
-
--- entity_known_at --
-SELECT 1 FROM entities WHERE kind = $1 AND id = $2 AND first_position <= $3
