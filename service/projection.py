@@ -107,7 +107,7 @@ class Cache:
 
     def __init__(self) -> None:
         self.state: fold.State | None = None
-        self.current: dict[tuple[str, str], dict[bytes, Row]] = {}
+        self.current: dict[tuple[str, str], frozenset[Row]] = {}
 
     def advance(self, rec: fold.Recorded, changes: Changes | None) -> None:
         """Apply one event; record what changed in `changes` (None: only track it)."""
@@ -116,13 +116,15 @@ class Cache:
         for table in TABLES:
             ids = dirty.orgs if table is ORGS else dirty.people
             for ident in ids:
-                before = self.current.get((table.name, ident), {})
-                after = {row_key(r): r for r in table.rows_of(self.state, ident)}
-                if changes is not None:
-                    for key in before.keys() - after.keys():
-                        changes.close(table.name, ident, key, rec.position)
-                    for key in after.keys() - before.keys():
-                        changes.open(table.name, ident, after[key], key, rec.position)
+                before = self.current.get((table.name, ident), frozenset())
+                after = frozenset(table.rows_of(self.state, ident))
+                # Dirty over-approximates: most ids it names keep their rows, and a set
+                # difference finds that without hashing every row's content to a key.
+                if changes is not None and after != before:
+                    for row in before - after:
+                        changes.close(table.name, ident, row_key(row), rec.position)
+                    for row in after - before:
+                        changes.open(table.name, ident, row, row_key(row), rec.position)
                 if after:
                     self.current[(table.name, ident)] = after
                 else:
@@ -135,7 +137,7 @@ class Cache:
         for table in TABLES:
             ids = self.state.orgs if table is ORGS else self.state.people
             for ident in ids:
-                rows = {row_key(r): r for r in table.rows_of(self.state, ident)}
+                rows = frozenset(table.rows_of(self.state, ident))
                 if rows:
                     self.current[(table.name, ident)] = rows
 
