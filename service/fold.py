@@ -520,6 +520,7 @@ class State:
         # Who has member claims in an org; and, whatever their status, the orgs each org's
         # structure reaches down to: its claimed sub-orgs and the orgs merged into it.
         self._org_people: dict[str, set[str]] = {}
+        self._org_leads: dict[str, set[str]] = {}
         self._below: dict[str, set[str]] = {}
         self._merged_in: dict[str, set[str]] = {}
         self._career_rows: dict[str, tuple[frozenset[MembershipRow], frozenset[MoveRow]]] = {}
@@ -579,6 +580,8 @@ class State:
             ):
                 self._careers.setdefault(d.person_id, []).append(claim)
                 self._org_people.setdefault(d.org_id, set()).add(d.person_id)
+                if isinstance(event, ev.LeadAppointed) or getattr(d, "role", None) == "lead":
+                    self._org_leads.setdefault(d.org_id, set()).add(d.person_id)
                 if isinstance(event, ev.LeadAppointed):
                     self._appointments.setdefault(d.org_id, []).append(claim)
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
@@ -609,7 +612,9 @@ class State:
         orgs = {ref.id for ref in ev.referenced_orgs(event)}
         match event:
             case ev.LeadAppointed(data=d):
-                people |= self._people_in(self._closure(d.org_id, self._merged_in))
+                # An appointment only ends the lead role of whoever held it, and only a
+                # lead-making claim (in the org or one merged into it) makes a holder.
+                people |= self._leads_in(self._closure(d.org_id, self._merged_in))
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
                 people |= self._people_in(self._closure(d.org_id, self._below))
             case ev.OrgMerged(data=d) | ev.OrgDissolved(data=d):
@@ -633,6 +638,9 @@ class State:
 
     def _people_in(self, orgs: set[str]) -> set[str]:
         return {p for o in orgs for p in self._org_people.get(o, ())}
+
+    def _leads_in(self, orgs: set[str]) -> set[str]:
+        return {p for o in orgs for p in self._org_leads.get(o, ())}
 
     # ---- people ----
 
@@ -676,9 +684,13 @@ class State:
                             todo.append(d.into_id)
                     case ev.OrgDissolved():
                         steps.append(claim)
-            steps.extend(
-                c for c in self._appointments.get(org_id, ()) if c.live and c.rec.position not in own
-            )
+            # Another's appointment only ends a lead role, so it matters only to people
+            # who may lead here: skipping it for everyone else keeps a career's cost
+            # proportional to the career, not to the size of the orgs it went through.
+            if person_id in self._leads_in(self._closure(org_id, self._merged_in)):
+                steps.extend(
+                    c for c in self._appointments.get(org_id, ()) if c.live and c.rec.position not in own
+                )
         for step in sorted(steps, key=lambda c: (c.at, c.rec.position)):
             career.apply(step)
         return career.rows()
