@@ -9,13 +9,12 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import YamlRenderPlugin
 
-from service import database, problems
-from service.api import events, health, reads
+from service import database, openapi, problems
+from service.api import common, events, health, reads
 from service.logging import get_logger
 from service.metrics import Metrics
-from service.middleware import observe
+from service.middleware import wrap
 from service.projection import Projector
 from service.settings import Settings
 
@@ -74,22 +73,52 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
         exception_handlers={
             problems.ProblemError: problems.on_problem,
             HTTPException: problems.on_http_exception,
+            **dict.fromkeys(problems.UNAVAILABLE, problems.on_unavailable),
+            **dict.fromkeys(problems.DATA_ERRORS, problems.on_data_error),
+            UnicodeDecodeError: problems.on_undecodable,
+            RecursionError: problems.on_undecodable,
             Exception: problems.on_unexpected,
         },
-        middleware=[observe(metrics)],
+        # Keys and rate limits for every operation that declares security; see common.access.
+        guards=[common.access],
+        before_request=common.screen_body,
+        # The handler refuses bodies over 1 MiB with its own message; this is the hard stop
+        # for anything larger, before it is read into memory.
         request_max_body_size=2 * 1024 * 1024,
+        # Off unless origins are configured: browsers then get no Access-Control-* headers.
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins)) if settings.cors_origins else None,
         openapi_config=OpenAPIConfig(
             title="hiring-news",
             version="0.1.0",
-            description="Who works where in the AI industry, from the news: an append-only event log "
-            "with bitemporal projections.",
-            render_plugins=[YamlRenderPlugin()],
+            description="\n\n".join(" ".join(p.split()) for p in DESCRIPTION.split("\n\n")),
+            components=openapi.SECURITY_SCHEMES,
+            render_plugins=[openapi.ContractPlugin(as_yaml=True), openapi.ContractPlugin(as_yaml=False)],
         ),
         logging_config=None,
         debug=False,
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.limits = common.Limits.from_settings(settings)
     app.state.projector = Projector()
+    # Outside the router, so the 404s and 405s Litestar answers itself get the headers too.
+    wrap(app, metrics)
     return app
+
+
+DESCRIPTION = """Who works where in the AI industry, from the news: an append-only event log with
+bitemporal projections. Scrapers POST events (one claim from one source each); readers ask
+for rosters, careers, org trees and talent flows on any date, as the log knew it at any
+time (`known_at`, a timestamp, or `as_of`, a log position).
+
+Errors are RFC 9457 `application/problem+json` documents; `errors` lists field-level
+reasons with the JSON path (`field`) and JSON Pointer (`pointer`) of each.
+
+Writes need an API key; reads are public unless the server sets
+HIRING_NEWS_READ_KEY_REQUIRED, and then any valid key reads. When rate limiting is on
+(HIRING_NEWS_RATE_LIMIT), every answer carries RateLimit-* headers and a refusal is a 429
+with Retry-After.
+
+Any request may also be answered, as a problem, 404 (no such route), 405 (no such method
+on it) or 431 (request headers over 32 KiB).
+"""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -33,12 +35,27 @@ class Metrics:
             buckets=(1, 2, 5, 10, 50, 100, 250, 500, 1000),
         )
         self.pool_in_use = Gauge(
-            "hiring_news_pool_connections_in_use", "database connections checked out", registry=self.registry
+            "hiring_news_pool_connections_in_use",
+            "database connections checked out, by pool (write, read)",
+            ["pool"],
+            registry=self.registry,
+        )
+        self.pool_size = Gauge(
+            "hiring_news_pool_connections",
+            "database connections open, by pool (write, read)",
+            ["pool"],
+            registry=self.registry,
         )
 
     def appended(self, stored: int, batch: int) -> None:
         self.events_appended.inc(stored)
         self.batch_size.observe(batch)
+
+    def pools(self, write: Any, read: Any) -> None:
+        """Sample the pools (asyncpg.Pool) at scrape time: a gauge needs no bookkeeping per request."""
+        for name, pool in (("write", write), ("read", read)):
+            self.pool_in_use.labels(name).set(pool.get_size() - pool.get_idle_size())
+            self.pool_size.labels(name).set(pool.get_size())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

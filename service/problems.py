@@ -10,6 +10,7 @@ import re
 from http import HTTPStatus
 from typing import Any, Final
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -22,12 +23,18 @@ PROBLEM_JSON: Final = "application/problem+json"
 
 
 class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What is wrong at one place of the request: `field` is a JSONPath (`$[3].data.on`) or a
+    parameter name, `pointer` the same place as a JSON Pointer (`/3/data/on`; empty for a
+    parameter)."""
+
     field: str
     pointer: str
     reason: str
 
 
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem document; `errors` lists field-level reasons, when there are any."""
+
     type: str
     title: str
     status: int
@@ -136,3 +143,64 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[b
     # Never a stack trace on the wire; the log has it, with the request id.
     log.exception("unhandled error", error=type(exc).__name__)
     return problem_response(request, make_problem(500, "internal error", request.url.path))
+
+
+# The database is down, restarting, or refusing connections: the request may succeed in a
+# moment, so the answer is a 503 with Retry-After rather than a 500.
+UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
+    OSError,  # refused or reset connections, and TimeoutError
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # terminated backends, a server shutting down
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+)
+RETRY_AFTER_SECONDS: Final = 2
+
+
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.warning("database unavailable", error=type(exc).__name__)
+    return problem_response(
+        request,
+        make_problem(503, "the database is unavailable; retry shortly", request.url.path),
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def on_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """Bodies msgspec cannot read at all: bytes that are not UTF-8, JSON nested too deeply.
+
+    msgspec raises UnicodeDecodeError and RecursionError for these rather than its own
+    DecodeError. On a GET they can only be a bug, answered as one. On a POST they come from
+    decoding the body (common.screen_body already turns away bodies that are not UTF-8);
+    catching them where the body is decoded would make this net unnecessary.
+    """
+    if request.method != "POST":
+        return on_unexpected(request, exc)
+    detail = (
+        "the body is not valid UTF-8"
+        if isinstance(exc, UnicodeDecodeError)
+        else "the JSON is nested too deeply (events are at most a few levels deep)"
+    )
+    return problem_response(request, make_problem(400, f"malformed JSON: {detail}", request.url.path))
+
+
+def on_data_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """A value PostgreSQL cannot hold: a NUL character in text, a number or date out of its range.
+
+    Bad input, not a fault: 422 for a body, 400 for a query parameter.
+    """
+    log.warning("value refused by the database", error=type(exc).__name__)
+    status = 422 if request.method == "POST" else 400
+    reason = (
+        "text cannot contain the NUL character (\\u0000)"
+        if isinstance(
+            exc,
+            asyncpg.exceptions.UntranslatableCharacterError
+            | asyncpg.exceptions.CharacterNotInRepertoireError,
+        )
+        else "a value is outside the range the database can store"
+    )
+    return problem_response(request, make_problem(status, reason, request.url.path))
+
+
+# Client-side (asyncpg could not encode an argument) and server-side (SQLSTATE class 22).
+DATA_ERRORS: Final[tuple[type[Exception], ...]] = (asyncpg.DataError, asyncpg.exceptions._base.DataError)

@@ -17,7 +17,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     pool_min: int = 2
     pool_max: int = 10
+    # Requests per minute per API key, and per client address for requests without one
+    # (None: the same as with a key); 0 turns a limit off. Each process holds its own
+    # token buckets (service/ratelimit.py).
     rate_limit_per_minute: int = 0
+    anonymous_rate_limit_per_minute: int | None = None
     cors_origins: tuple[str, ...] = ()
 
     @classmethod
@@ -29,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             return value if value else None
 
         origins = get("HIRING_NEWS_CORS_ORIGINS")
+        anonymous = get("HIRING_NEWS_RATE_LIMIT_ANONYMOUS")
         return cls(
             database_url=get("DATABASE_URL"),
             database_read_url=get("DATABASE_READ_URL"),
@@ -39,5 +44,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             pool_min=int(get("HIRING_NEWS_POOL_MIN") or 2),
             pool_max=int(get("HIRING_NEWS_POOL_MAX") or 10),
             rate_limit_per_minute=int(get("HIRING_NEWS_RATE_LIMIT") or 0),
+            anonymous_rate_limit_per_minute=None if anonymous is None else int(anonymous),
             cors_origins=tuple(o.strip() for o in origins.split(",")) if origins else (),
         )

@@ -13,6 +13,7 @@ from service import events as ev
 from service import store
 from service.api.common import json_answer, pool, require
 from service.logging import get_logger
+from service.openapi import ETAG, READ_SECURITY, WRITE_SECURITY, answer, problem, problems
 from service.problems import FieldError, ProblemError, field_error, pointer_of
 
 log = get_logger(__name__)
@@ -67,7 +68,23 @@ def decode_batch(body: bytes) -> list[ev.Event]:
     return batch
 
 
-@post("/events", status_code=201, summary="Append one event or a batch", tags=["events"])
+@post(
+    "/events",
+    status_code=201,
+    summary="Append one event or a batch",
+    description="A batch is one transaction: every event is stored, in order, or none is. An event may "
+    "introduce a person or org by giving its name beside an unknown id, also for later events of the "
+    "same batch. `claim.*` events need an admin key.",
+    tags=["events"],
+    security=WRITE_SECURITY,
+    responses={
+        200: answer(
+            AppendAnswer, "Every event was a replay of a stored one (same idempotency key and claim)."
+        ),
+        201: answer(AppendAnswer, "At least one event was stored; `replayed` tells which were not."),
+        **problems(400, 401, 403, 409, 413, 415, 422, 429, 500, 503),
+    },
+)
 async def post_events(request: Request[Any, Any, Any]) -> Response[bytes]:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in {"application/json", ""} and not media.endswith("+json"):
@@ -107,7 +124,19 @@ async def post_events(request: Request[Any, Any, Any]) -> Response[bytes]:
     return json_answer(answer, status=200 if all(a.replayed for a in appended) else 201)
 
 
-@get("/events", summary="The log in position order, cursor-paged", tags=["events"])
+@get(
+    "/events",
+    summary="The log in position order, cursor-paged",
+    description="Pass `next` back as `after` for the next page; `next` is null on the last page. A page "
+    "never skips an event that commits later with a smaller position.",
+    tags=["events"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses={
+        200: answer(EventPage, "A page of stored events."),
+        **problems(400, 401, 429, 500, 503),
+    },
+)
 async def list_events(
     request: Request[Any, Any, Any],
     after: Annotated[int, QueryParameter(ge=0, description="return events with a position above this")] = 0,
@@ -132,7 +161,17 @@ async def list_events(
     return json_answer(EventPage(page, next_after), as_of=head)
 
 
-@get("/events/{event_id:uuid}", summary="One stored event", tags=["events"])
+@get(
+    "/events/{event_id:uuid}",
+    summary="One stored event",
+    tags=["events"],
+    security=READ_SECURITY,
+    responses={
+        200: answer(store.StoredEvent, "The event as accepted, with the fields the server assigned."),
+        404: problem(404, "No event has this id (or the id is not a UUID)."),
+        **problems(401, 429, 500, 503),
+    },
+)
 async def get_event(
     request: Request[Any, Any, Any], event_id: Annotated[uuid.UUID, PathParameter()]
 ) -> Response[bytes]:

@@ -11,8 +11,9 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import PathParameter, QueryParameter
 
-from service import reads
+from service import answers, reads
 from service.api.common import json_answer, read_pool
+from service.openapi import ETAG, READ_SECURITY, read
 from service.problems import FieldError, ProblemError
 from service.store import Conn
 
@@ -87,7 +88,14 @@ def answer(request: Request[Any, Any, Any], body: Any, as_of: int) -> Response[b
     return json_answer(body, as_of=as_of)
 
 
-@get("/orgs", summary="Every org, with its name, kind and parent on a date", tags=["orgs"])
+@get(
+    "/orgs",
+    summary="Every org, with its name, kind and parent on a date",
+    tags=["orgs"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(Orgs, "Every org the log knows, as of the position."),
+)
 async def list_orgs(
     request: Request[Any, Any, Any], on: On = None, known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
@@ -97,7 +105,18 @@ async def list_orgs(
     return answer(request, Orgs(day, position, views), position)
 
 
-@get("/orgs/{org_id:str}", summary="One org: name, kind and parent on a date", tags=["orgs"])
+@get(
+    "/orgs/{org_id:str}",
+    summary="One org: name, kind and parent on a date",
+    tags=["orgs"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(
+        answers.OrgView,
+        "The org on that date; `exists` is false outside its lifetime.",
+        not_found="No org with this id in the log as of the position asked.",
+    ),
+)
 async def get_org(
     request: Request[Any, Any, Any],
     org_id: OrgId,
@@ -110,7 +129,18 @@ async def get_org(
     return answer(request, view, position)
 
 
-@get("/orgs/{org_id:str}/roster", summary="Who is in an org on a date, and who may be", tags=["orgs"])
+@get(
+    "/orgs/{org_id:str}/roster",
+    summary="Who is in an org on a date, and who may be",
+    tags=["orgs"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(
+        answers.Roster,
+        "Members, and possible members where the news is vague.",
+        not_found="No org with this id in the log as of the position asked.",
+    ),
+)
 async def get_roster(
     request: Request[Any, Any, Any],
     org_id: OrgId,
@@ -135,7 +165,18 @@ async def get_roster(
     return answer(request, roster, position)
 
 
-@get("/orgs/{org_id:str}/tree", summary="An org and its sub-orgs on a date", tags=["orgs"])
+@get(
+    "/orgs/{org_id:str}/tree",
+    summary="An org and its sub-orgs on a date",
+    tags=["orgs"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(
+        answers.Tree,
+        "The org and its sub-orgs, nested.",
+        not_found="No org with this id in the log as of the position asked.",
+    ),
+)
 async def get_tree(
     request: Request[Any, Any, Any],
     org_id: OrgId,
@@ -148,7 +189,14 @@ async def get_tree(
     return answer(request, found, position)
 
 
-@get("/people", summary="Every person the log knows", tags=["people"])
+@get(
+    "/people",
+    summary="Every person the log knows",
+    tags=["people"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(People, "Every person, with names and aliases."),
+)
 async def list_people(
     request: Request[Any, Any, Any], known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
@@ -158,7 +206,18 @@ async def list_people(
     return answer(request, People(position, summaries), position)
 
 
-@get("/people/{person_id:str}/timeline", summary="A career, in start order", tags=["people"])
+@get(
+    "/people/{person_id:str}/timeline",
+    summary="A career, in start order",
+    tags=["people"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(
+        answers.Timeline,
+        "Every membership, retracted and denied ones flagged by `status`.",
+        not_found="No person with this id in the log as of the position asked.",
+    ),
+)
 async def get_timeline(
     request: Request[Any, Any, Any], person_id: PersonId, known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
@@ -167,7 +226,18 @@ async def get_timeline(
     return answer(request, found, position)
 
 
-@get("/flows", summary="Moves from one org (and its sub-orgs) to another", tags=["flows"])
+@get(
+    "/flows",
+    summary="Moves from one org (and its sub-orgs) to another",
+    tags=["flows"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(
+        answers.Flows,
+        "One move per person and transition.",
+        not_found="`from` or `to` is no org in the log as of the position asked.",
+    ),
+)
 async def get_flows(
     request: Request[Any, Any, Any],
     from_: Annotated[str, QueryParameter(name="from", pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")],
@@ -182,7 +252,14 @@ async def get_flows(
     return answer(request, found, position)
 
 
-@get("/state", summary="Replay: every org with its roster on a date, as known then", tags=["state"])
+@get(
+    "/state",
+    summary="Replay: every org with its roster on a date, as known then",
+    tags=["state"],
+    security=READ_SECURITY,
+    response_headers=[ETAG],
+    responses=read(answers.StateView, "Every org existing that day, with its roster."),
+)
 async def get_state(
     request: Request[Any, Any, Any],
     on: On = None,

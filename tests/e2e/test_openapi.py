@@ -1,0 +1,133 @@
+"""openapi.yaml is the contract of record: generated from the app, valid, complete, served as is."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from litestar.testing import AsyncTestClient
+from openapi_spec_validator import validate
+
+from service import events, openapi
+from service.app import ROUTES, create_app
+from service.settings import Settings
+from tests.conftest import ROOT
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def generated() -> str:
+    return openapi.render(create_app(Settings(), "postgresql://unused"))
+
+
+def checked_in() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    return document
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+def test_the_checked_in_contract_is_the_apps() -> None:
+    assert (ROOT / "openapi.yaml").read_text() == generated(), (
+        "openapi.yaml drifted from the app: run `python -m service.openapi` and commit it"
+    )
+
+
+def test_the_contract_is_valid_openapi() -> None:
+    document = checked_in()
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
+def test_every_route_is_in_the_contract_but_metrics() -> None:
+    documented = {(path, method.upper()) for path, method, _ in operations(checked_in())}
+    expected = set()
+    for handler in ROUTES:
+        if handler.include_in_schema is False:
+            continue
+        for path in handler.paths:
+            template = path.replace(":uuid}", "}").replace(":str}", "}")
+            expected |= {(template, method) for method in handler.http_methods}
+    assert documented == expected
+    assert "/metrics" not in checked_in()["paths"]
+
+
+def test_every_error_is_a_problem_and_every_success_has_a_schema() -> None:
+    for path, method, op in operations(checked_in()):
+        responses = op["responses"]
+        assert any(code.startswith("2") for code in responses), (path, method)
+        for code, response in responses.items():
+            content = response.get("content", {})
+            assert response["headers"]["X-Request-ID"], (path, method, code)
+            if code == "304":
+                assert not content
+            elif int(code) >= 400 and path not in {"/healthz", "/readyz"}:
+                assert content == {"application/problem+json": {"schema": PROBLEM}}, (path, method, code)
+            else:
+                [(media, body)] = content.items()
+                assert media == "application/json" and body["schema"], (path, method, code)
+        if path not in {"/healthz", "/readyz"}:
+            assert {"401", "429", "500", "503"} <= set(responses), (path, method)
+        if any(p["in"] == "query" for p in op.get("parameters", [])):
+            assert "400" in responses, (path, method)
+    problem = checked_in()["components"]["schemas"]["Problem"]
+    assert set(problem["properties"]) == {"type", "title", "status", "detail", "instance", "errors"}
+    field_error = checked_in()["components"]["schemas"]["FieldError"]
+    assert set(field_error["properties"]) == {"field", "pointer", "reason"}
+
+
+def test_security_writes_need_a_key_reads_may_have_one() -> None:
+    document = checked_in()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schemes["bearerAuth"]["description"],
+    }
+    assert schemes["apiKeyAuth"]["in"] == "header" and schemes["apiKeyAuth"]["name"] == "X-API-Key"
+    for path, method, op in operations(document):
+        if (path, method) == ("/events", "post"):
+            assert op["security"] == [{"bearerAuth": []}, {"apiKeyAuth": []}]
+            assert {"401", "403", "409", "413", "415", "422"} <= set(op["responses"])
+        elif path in {"/healthz", "/readyz"}:
+            assert "security" not in op
+        else:
+            assert op["security"] == [{}, {"bearerAuth": []}, {"apiKeyAuth": []}], path
+            assert "304" in op["responses"] or path.startswith("/events")
+
+
+def test_the_request_body_is_the_event_schemas() -> None:
+    """Every event type's definition in the contract is the one in schemas/, word for word."""
+    document = checked_in()
+    components = document["components"]["schemas"]
+    body = document["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    batch, one = body["anyOf"]
+    assert batch["type"] == "array" and batch["minItems"] == 1 and batch["maxItems"] == events.MAX_BATCH
+    assert one["discriminator"]["propertyName"] == "type"
+    assert set(one["discriminator"]["mapping"]) == set(events.TYPE_NAMES)
+    for name in events.TYPE_NAMES:
+        schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+        for definition, body_schema in schema["$defs"].items():
+            as_component = json.loads(json.dumps(body_schema).replace("#/$defs/", "#/components/schemas/"))
+            assert components[definition] == as_component, (name, definition)
+
+
+def test_a_stored_events_data_follows_its_type() -> None:
+    stored = checked_in()["components"]["schemas"]["StoredEvent"]
+    branches = {b["if"]["properties"]["type"]["const"]: b["then"] for b in stored["allOf"]}
+    assert set(branches) == set(events.TYPE_NAMES)
+    assert branches["member.joined"]["properties"]["data"] == {
+        "$ref": "#/components/schemas/MemberJoinedData"
+    }
+
+
+async def test_the_app_serves_the_contract(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    as_yaml = await client.get("/schema/openapi.yaml")
+    assert as_yaml.status_code == 200
+    assert as_yaml.text == (ROOT / "openapi.yaml").read_text()
+    as_json = await client.get("/schema/openapi.json")
+    assert as_json.json() == checked_in()
+    assert as_json.headers["x-content-type-options"] == "nosniff"
