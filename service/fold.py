@@ -205,18 +205,24 @@ class _Claim:
     status_position: int
     on: DayRange
     value: str | None
+    # Careers are re-derived often; what a claim contributes to them is computed once
+    # (its point date) or once per status (its source), not on every derivation.
+    at: date = field(init=False)
+    _source: SourceRef | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.at = _at(self.on)
 
     @property
     def live(self) -> bool:
         return self.status not in DEAD
 
-    @property
-    def at(self) -> date:
-        return _at(self.on)
-
     def source(self) -> SourceRef:
+        cached = self._source
+        if cached is not None and cached.status == self.status:
+            return cached
         src = self.rec.event.source
-        return SourceRef(
+        cached = self._source = SourceRef(
             event_id=str(self.rec.event_id),
             position=self.rec.position,
             type=ev.type_name(self.rec.event),
@@ -227,6 +233,7 @@ class _Claim:
             lang=None if src is None else src.lang,
             quote=None if src is None else src.quote,
         )
+        return cached
 
 
 def _at(r: DayRange) -> date:
@@ -271,18 +278,27 @@ class _Stint:
     lefts: list[_Claim] = field(default_factory=list)
     # The cascading left, merge or dissolution that ended it, when that came first.
     forced: _Claim | None = None
+    # The end is asked for at every step of a career; it changes only when a left is
+    # added or `forced` is set, so it is kept with what it was computed from.
+    _end: tuple[DayRange, str | None] | None = None
+    _end_from: tuple[int, _Claim | None] | None = None
 
     @property
     def begins(self) -> date:
         return _at(self.start)
 
     def end(self) -> tuple[DayRange, str | None] | None:
+        basis = (len(self.lefts), self.forced)
+        if self._end_from == basis:
+            return self._end
         ends: list[tuple[DayRange, str | None]] = []
         if self.lefts:
             ends.append(_combined(self.lefts))
         if self.forced is not None:
             ends.append((self.forced.on, self.forced.value))
-        return min(ends, key=lambda e: _at(e[0])) if ends else None
+        self._end = min(ends, key=lambda e: _at(e[0])) if ends else None
+        self._end_from = basis
+        return self._end
 
     def ends(self) -> date:
         end = self.end()
