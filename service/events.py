@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import typing
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Final, Literal, NamedTuple, TypeAlias
 
 import msgspec
@@ -106,6 +106,11 @@ class Source(Struct, frozen=True, kw_only=True):
                 dates.parse_day(published[:10])
             except dates.PartialDateError as error:
                 raise ValueError(f"published_at: {error}") from None
+            if len(published) > 10:
+                try:
+                    datetime.fromisoformat(published)
+                except ValueError:
+                    raise ValueError(f"published_at: {published!r} is not a real RFC 3339 timestamp") from None
 
     @property
     def published_day(self) -> date | None:

@@ -49,7 +49,7 @@ class People(msgspec.Struct, frozen=True):
 class Orgs(msgspec.Struct, frozen=True):
     on: date
     as_of: int
-    orgs: list[Any]
+    orgs: list[answers.OrgView]
 
 
 def _today() -> date:

@@ -281,9 +281,6 @@ async def test_bad_body_is_refused_and_stores_nothing(
     assert await rows(conn) == seeded
 
 
-@pytest.mark.xfail(
-    strict=True, reason="service/events.py: Source checks only the day of published_at, not its time"
-)
 async def test_an_impossible_time_of_publication_is_refused(
     client: AsyncTestClient,  # type: ignore[type-arg]
     conn: asyncpg.Connection,
