@@ -110,7 +110,9 @@ class Source(Struct, frozen=True, kw_only=True):
                 try:
                     datetime.fromisoformat(published)
                 except ValueError:
-                    raise ValueError(f"published_at: {published!r} is not a real RFC 3339 timestamp") from None
+                    raise ValueError(
+                        f"published_at: {published!r} is not a real RFC 3339 timestamp"
+                    ) from None
 
     @property
     def published_day(self) -> date | None:
