@@ -359,8 +359,10 @@ def _join_stints(joins: list[_Claim]) -> list[_Stint]:
         data = claim.rec.event.data
         assert isinstance(data, ev.MemberJoinedData)
         for i, (org_id, fact_key, common, claims) in enumerate(groups):
+            if org_id != data.org_id or fact_key != claim.rec.fact_key:
+                continue
             both = dates.intersect(common, claim.on)
-            if org_id == data.org_id and fact_key == claim.rec.fact_key and both is not None:
+            if both is not None:
                 claims.append(claim)
                 groups[i] = (org_id, fact_key, both, claims)
                 break
