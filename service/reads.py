@@ -15,7 +15,7 @@ from typing import Any, Final
 import asyncpg
 import msgspec
 
-from service import answers, store
+from service import answers
 from service.fold import MembershipRow, MoveRow, OrgRow, PersonRow, SourceRef
 from service.sql import QUERIES as Q
 from service.store import Conn
@@ -57,14 +57,20 @@ def move_row(record: asyncpg.Record) -> MoveRow:
 # ---- positions -----------------------------------------------------------------------------
 
 
-async def position(conn: Conn, as_of: int | None, known_at: Any | None) -> int:
-    """The log position a read reflects: as_of (capped at the head), known_at, or the head."""
-    head = await store.head(conn)
-    if as_of is not None:
-        return min(as_of, head)
-    if known_at is not None:
-        return await store.position_at(conn, known_at)
-    return head
+async def position(
+    conn: Conn, as_of: int | None, known_at: Any | None, about: tuple[str, str] | None = None
+) -> int:
+    """The log position a read reflects: as_of (capped at the head), known_at, or the head.
+
+    With `about` (kind, id), also refuse an id the log had not mentioned by then, in the
+    same round trip.
+    """
+    kind, ident = about if about is not None else (None, None)
+    row = await conn.fetchrow(Q["read_position"], as_of, known_at, kind, ident)
+    assert row is not None
+    if not row["known"]:
+        raise UnknownId(str(kind), str(ident), row["position"])
+    return int(row["position"])
 
 
 async def _require(conn: Conn, kind: str, ident: str, as_of: int) -> None:
@@ -83,13 +89,30 @@ async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str
 
 
 async def roster(
-    conn: Conn, org_id: str, on: date, as_of: int, *, include_suborgs: bool, min_status: answers.MinStatus
+    conn: Conn,
+    org_id: str,
+    on: date,
+    as_of: int,
+    *,
+    include_suborgs: bool,
+    min_status: answers.MinStatus,
+    checked: bool = False,
 ) -> answers.Roster:
-    await _require(conn, "org", org_id, as_of)
+    """`checked`: the caller already knows the log mentioned the org by `as_of`."""
+    if not checked:
+        await _require(conn, "org", org_id, as_of)
     subtree = [org_row(r) for r in await conn.fetch(Q["org_subtree_rows"], org_id, as_of, on)]
     org_ids = answers.roster_orgs(org_id, on, subtree, include_suborgs)
-    rows = [membership(r) for r in await conn.fetch(Q["roster_rows"], sorted(org_ids), as_of, on)]
-    people = await _people(conn, (r.person_id for r in rows), as_of)
+    rows: list[MembershipRow] = []
+    people: dict[str, PersonRow] = {}
+    if org_ids:
+        for record in await conn.fetch(Q["roster_rows"], sorted(org_ids), as_of, on):
+            values = dict(record.items())
+            name, aliases = values.pop("person_name"), values.pop("person_aliases")
+            values["sources"] = _sources.decode(values["sources"])
+            rows.append(MembershipRow(**values))
+            if aliases is not None:
+                people[values["person_id"]] = PersonRow(values["person_id"], name, _aliases.decode(aliases))
     return answers.roster(org_id, on, min_status, rows, people, org_ids, as_of)
 
 

@@ -5,6 +5,25 @@
 -- entity_known --
 SELECT EXISTS (SELECT 1 FROM entities WHERE kind = $1 AND id = $2 AND first_position <= $3)
 
+-- read_position --
+-- One round trip for where a read stands: the position asked (as_of, capped at the
+-- head; or the last one recorded by known_at; or the head), and whether the log had
+-- mentioned the id asked about by then ($4 NULL: no id to check).
+WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
+asked AS (
+    SELECT CASE
+        WHEN $2::timestamptz IS NOT NULL
+            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $2::timestamptz)
+        ELSE least(coalesce($1::bigint, head.position), head.position)
+    END AS position
+    FROM head
+)
+SELECT asked.position,
+       $4::text IS NULL OR EXISTS (
+           SELECT 1 FROM entities WHERE kind = $3 AND id = $4 AND first_position <= asked.position
+       ) AS known
+FROM asked
+
 -- org_subtree_rows --
 -- The org and everything below it on D as of P; UNION (not ALL) stops on a cycle.
 WITH RECURSIVE tree AS (
@@ -26,7 +45,8 @@ SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
 FROM org_rows WHERE positions @> $1::bigint
 
 -- roster_rows --
-SELECT m.* FROM unnest($1::text[]) AS o(id)
+-- With each member's name and aliases as of P, so a roster costs one round trip here.
+SELECT m.*, p.name AS person_name, p.aliases::text AS person_aliases FROM unnest($1::text[]) AS o(id)
 CROSS JOIN LATERAL (
     SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
            end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key,
@@ -34,6 +54,9 @@ CROSS JOIN LATERAL (
     FROM membership_rows
     WHERE org_id = o.id AND positions @> $2::bigint AND valid @> $3::date
 ) AS m
+LEFT JOIN LATERAL (
+    SELECT name, aliases FROM person_rows WHERE person_id = m.person_id AND positions @> $2::bigint
+) AS p ON true
 
 -- all_membership_rows_on --
 SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
