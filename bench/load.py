@@ -269,6 +269,11 @@ class Poster:
             self._ready.append(self._generate(min(self.batch, events)))
             events -= self.batch
 
+    async def flush(self) -> Loaded:
+        """Post what was generated ahead and not sent (a run that stopped at its time
+        bound leaves one batch): the log then holds all the generator has told."""
+        return await self.run(events=self.prepared) if self.prepared else Loaded()
+
     def _body(self, parts: list[bytes | hist.Event]) -> bytes:
         encoded = [p if isinstance(p, bytes) else _encoder.encode(hist.bind([p], self.ids)[0]) for p in parts]
         return b"[" + b",".join(encoded) + b"]"
