@@ -58,6 +58,10 @@ async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | N
                 await conn.execute(f"DROP TABLE {home}.{table}")
                 await conn.execute(f"ALTER TABLE {shadow}.{table} SET SCHEMA {home}")
             await conn.execute(f"DROP SCHEMA {shadow}")
+        # Fresh tables have no statistics, and autovacuum may be off or late: without
+        # them the planner guesses one row everywhere and can pick the wrong index.
+        for table in PROJECTION_TABLES:
+            await conn.execute(f"ANALYZE {home}.{table}")
         return done
     except BaseException:
         await conn.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
