@@ -101,8 +101,9 @@ async def roster(
     """`checked`: the caller already knows the log mentioned the org by `as_of`."""
     if not checked:
         await _require(conn, "org", org_id, as_of)
-    subtree = [org_row(r) for r in await conn.fetch(Q["org_subtree_rows"], org_id, as_of, on)]
-    org_ids = answers.roster_orgs(org_id, on, subtree, include_suborgs)
+    query = Q["org_subtree_rows"] if include_suborgs else Q["org_rows_on"]
+    orgs = [org_row(r) for r in await conn.fetch(query, org_id, as_of, on)]
+    org_ids = answers.roster_orgs(org_id, on, orgs, include_suborgs)
     rows: list[MembershipRow] = []
     people: dict[str, PersonRow] = {}
     if org_ids:

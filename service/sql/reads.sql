@@ -36,6 +36,11 @@ WITH RECURSIVE tree AS (
 )
 SELECT * FROM tree
 
+-- org_rows_on --
+-- Just the org on D as of P: a roster without sub-orgs needs no more than that.
+SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
+FROM org_rows WHERE org_id = $1 AND positions @> $2::bigint AND valid @> $3::date
+
 -- org_rows_of --
 SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
 FROM org_rows WHERE org_id = $1 AND positions @> $2::bigint
