@@ -8,7 +8,7 @@ the SQL answer equals the fold's, which the property tests check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any, Final
 
@@ -34,7 +34,7 @@ class UnknownId(Exception):
 # ---- rows from records ---------------------------------------------------------------------
 
 
-def membership(record: asyncpg.Record) -> MembershipRow:
+def membership(record: asyncpg.Record | Mapping[str, Any]) -> MembershipRow:
     values = dict(record.items())
     values["sources"] = _sources.decode(values["sources"])
     return MembershipRow(**values)
@@ -110,10 +110,10 @@ async def roster(
         for record in await conn.fetch(Q["roster_rows"], sorted(org_ids), as_of, on):
             values = dict(record.items())
             name, aliases = values.pop("person_name"), values.pop("person_aliases")
-            values["sources"] = _sources.decode(values["sources"])
-            rows.append(MembershipRow(**values))
+            row = membership(values)
+            rows.append(row)
             if aliases is not None:
-                people[values["person_id"]] = PersonRow(values["person_id"], name, _aliases.decode(aliases))
+                people[row.person_id] = PersonRow(row.person_id, name, _aliases.decode(aliases))
     return answers.roster(org_id, on, min_status, rows, people, org_ids, as_of)
 
 

@@ -262,7 +262,3 @@ async def by_id(conn: Conn, event_id: uuid.UUID) -> asyncpg.Record | None:
 
 async def head(conn: Conn) -> int:
     return int(await conn.fetchval(Q["head_position"]))
-
-
-async def position_at(conn: Conn, moment: datetime) -> int:
-    return int(await conn.fetchval(Q["position_at"], moment))

@@ -35,10 +35,6 @@ SELECT event_id, type FROM events WHERE event_id = ANY($1::uuid[])
 -- head_position --
 SELECT coalesce(max(position), 0) FROM events
 
--- position_at --
--- The last position recorded at or before a moment: "as known at K".
-SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $1
-
 -- key_by_hash --
 SELECT name, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
 
