@@ -282,10 +282,11 @@ class _Stint:
     # added or `forced` is set, so it is kept with what it was computed from.
     _end: tuple[DayRange, str | None] | None = None
     _end_from: tuple[int, _Claim | None] | None = None
+    # The start never changes once the stint exists: its point is computed once.
+    begins: date = field(init=False)
 
-    @property
-    def begins(self) -> date:
-        return _at(self.start)
+    def __post_init__(self) -> None:
+        self.begins = _at(self.start)
 
     def end(self) -> tuple[DayRange, str | None] | None:
         basis = (len(self.lefts), self.forced)
@@ -436,6 +437,8 @@ class _Career:
         for stint in self.stints:
             if (
                 stint.org_id != data.org_id
+                # Cheap and usually false: could the left's org ever be above this one?
+                and data.org_id in self.state.ever_above(stint.org_id)
                 and stint.begins < day < stint.ends()
                 and data.org_id in self.state.ancestors(stint.org_id, day)
             ):
@@ -539,9 +542,15 @@ class State:
         # structure reaches down to: its claimed sub-orgs and the orgs merged into it.
         self._org_people: dict[str, set[str]] = {}
         self._org_leads: dict[str, set[str]] = {}
+        self._org_leavers: dict[str, set[str]] = {}
         self._below: dict[str, set[str]] = {}
         self._merged_in: dict[str, set[str]] = {}
-        self._career_rows: dict[str, tuple[frozenset[MembershipRow], frozenset[MoveRow]]] = {}
+        # _below's edges upwards, and what they reach from each org (dropped on a new edge).
+        self._ups: dict[str, set[str]] = {}
+        self._above: dict[str, frozenset[str]] = {}
+        self._career_rows: dict[str, frozenset[MembershipRow]] = {}
+        # Moves depend on the person's own claims alone, so org events leave them be.
+        self._moves: dict[str, frozenset[MoveRow]] = {}
         self._org_rows: dict[str, frozenset[OrgRow]] = {}
 
     @property
@@ -565,12 +574,16 @@ class State:
                 return Dirty(frozenset(), frozenset())
             target.status, target.status_position = _STATUS_OF[type(event)], rec.position
             people, orgs = self._reach(target)
+            about = target.rec.event
         else:
             on, value = _valid_time(event)
             claim = _Claim(rec, event.status, rec.position, on, value)
             self._claims[rec.event_id] = claim
             self._register(claim)
             people, orgs = self._reach(claim)
+            about = event
+        for ref in ev.referenced_people(about):
+            self._moves.pop(ref.id, None)
         for person_id in people:
             self._career_rows.pop(person_id, None)
         for org_id in orgs:
@@ -598,6 +611,8 @@ class State:
             ):
                 self._careers.setdefault(d.person_id, []).append(claim)
                 self._org_people.setdefault(d.org_id, set()).add(d.person_id)
+                if isinstance(event, ev.MemberLeft):
+                    self._org_leavers.setdefault(d.org_id, set()).add(d.person_id)
                 if isinstance(event, ev.LeadAppointed) or getattr(d, "role", None) == "lead":
                     self._org_leads.setdefault(d.org_id, set()).add(d.person_id)
                 if isinstance(event, ev.LeadAppointed):
@@ -605,13 +620,19 @@ class State:
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
                 self._org_claims.setdefault(d.org_id, []).append(claim)
                 if d.parent_id is not None:
-                    self._below.setdefault(d.parent_id, set()).add(d.org_id)
+                    self._edge(d.parent_id, d.org_id)
             case ev.OrgMerged(data=d):
                 self._org_claims.setdefault(d.org_id, []).append(claim)
-                self._below.setdefault(d.into_id, set()).add(d.org_id)
+                self._edge(d.into_id, d.org_id)
                 self._merged_in.setdefault(d.into_id, set()).add(d.org_id)
             case ev.OrgRenamed(data=d) | ev.OrgDissolved(data=d):
                 self._org_claims.setdefault(d.org_id, []).append(claim)
+
+    def _edge(self, upper: str, lower: str) -> None:
+        self._below.setdefault(upper, set()).add(lower)
+        if upper not in self._ups.setdefault(lower, set()):
+            self._ups[lower].add(upper)
+            self._above.clear()
 
     def _alias(self, person_id: str, aliases: list[str]) -> None:
         known = self._aliases.setdefault(person_id, [])
@@ -632,14 +653,29 @@ class State:
             case ev.LeadAppointed(data=d):
                 # An appointment only ends the lead role of whoever held it, and only a
                 # lead-making claim (in the org or one merged into it) makes a holder.
-                people |= self._leads_in(self._closure(d.org_id, self._merged_in))
+                holders = self._leads_in(self._closure(d.org_id, self._merged_in))
+                if claim.status_position == claim.rec.position:
+                    # A new appointment can only turn a lead held on its day into member:
+                    # whoever's (still valid) rows hold no lead there that day keeps them.
+                    holders = {p for p in holders if self._may_lead(p, d.org_id, claim.at)}
+                people |= holders
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
-                people |= self._people_in(self._closure(d.org_id, self._below))
-            case ev.OrgMerged(data=d) | ev.OrgDissolved(data=d):
-                # An org's end decides where its sub-orgs sit (a merge re-parents them),
-                # and whether a left from above still reaches the stints inside it.
+                # A parent only matters to careers through a left cascading down from an
+                # org above: what changes is what sits above this org, so only people in
+                # its subtree who left some org that is (or was) above it can change.
                 below = self._closure(d.org_id, self._below)
-                people |= self._people_in(below)
+                people |= self._people_in(below) & self._leavers_in(self.ever_above(d.org_id))
+            case ev.OrgMerged(data=d) | ev.OrgDissolved(data=d):
+                # Stints in the org (and in orgs merged into it, carried over) end, and
+                # move on with a merge. Below it, the org's end decides where its sub-orgs
+                # sit (a merge re-parents them) and whether a left from the org or above
+                # still reaches the stints inside them.
+                carried = self._closure(d.org_id, self._merged_in)
+                below = self._closure(d.org_id, self._below)
+                people |= self._people_in(carried)
+                people |= self._people_in(below - carried) & self._leavers_in(
+                    self.ever_above(d.org_id) | carried
+                )
                 orgs |= below
         return people, orgs
 
@@ -660,6 +696,36 @@ class State:
     def _leads_in(self, orgs: set[str]) -> set[str]:
         return {p for o in orgs for p in self._org_leads.get(o, ())}
 
+    def _may_lead(self, person_id: str, org_id: str, day: date) -> bool:
+        rows = self._career_rows.get(person_id)
+        if rows is None:
+            return True  # not derived since their last change: no rows to rule it out
+        return any(
+            row.org_id == org_id
+            and row.role == "lead"
+            and (row.seg_from is None or row.seg_from <= day)
+            and (row.seg_until is None or day < row.seg_until)
+            and _row_begins(row) <= day < _row_ends(row)
+            for row in rows
+        )
+
+    def _leavers_in(self, orgs: Iterable[str]) -> set[str]:
+        return {p for o in orgs for p in self._org_leavers.get(o, ())}
+
+    def ever_above(self, org_id: str) -> frozenset[str]:
+        """Every org that is or was ever claimed above an org (parents, and what they
+        merged into), whatever the claims' status: a superset of its ancestors on any day."""
+        found = self._above.get(org_id)
+        if found is None:
+            seen: set[str] = set()
+            todo = list(self._ups.get(org_id, ()))
+            while todo:
+                if (up := todo.pop()) not in seen:
+                    seen.add(up)
+                    todo.extend(self._ups.get(up, ()))
+            found = self._above[org_id] = frozenset(seen)
+        return found
+
     # ---- people ----
 
     def person_row(self, person_id: str) -> PersonRow | None:
@@ -668,17 +734,17 @@ class State:
         return PersonRow(person_id, self._person_names[person_id], tuple(self._aliases.get(person_id, ())))
 
     def membership_rows(self, person_id: str) -> frozenset[MembershipRow]:
-        return self._career(person_id)[0]
-
-    def move_rows(self, person_id: str) -> frozenset[MoveRow]:
-        return self._career(person_id)[1]
-
-    def _career(self, person_id: str) -> tuple[frozenset[MembershipRow], frozenset[MoveRow]]:
         cached = self._career_rows.get(person_id)
         if cached is None:
-            claims = self._careers.get(person_id, [])
-            cached = self._memberships(person_id, claims), _moves(person_id, claims)
-            self._career_rows[person_id] = cached
+            cached = self._career_rows[person_id] = self._memberships(
+                person_id, self._careers.get(person_id, [])
+            )
+        return cached
+
+    def move_rows(self, person_id: str) -> frozenset[MoveRow]:
+        cached = self._moves.get(person_id)
+        if cached is None:
+            cached = self._moves[person_id] = _moves(person_id, self._careers.get(person_id, []))
         return cached
 
     def _memberships(self, person_id: str, claims: list[_Claim]) -> frozenset[MembershipRow]:
@@ -815,6 +881,18 @@ class State:
 
     def person_rows(self) -> dict[str, PersonRow]:
         return {p: row for p in self.people if (row := self.person_row(p)) is not None}
+
+
+def _row_begins(row: MembershipRow) -> date:
+    """The stint's first day as `_Stint.begins` has it: the start's point."""
+    return row.start_earliest or row.start_latest or NEVER
+
+
+def _row_ends(row: MembershipRow) -> date:
+    """The stint's end as `_Stint.ends` has it: the end's point, FOREVER when open."""
+    if not row.ended:
+        return FOREVER
+    return row.end_earliest or row.end_latest or NEVER
 
 
 def _parent_of(claim: _Claim) -> str | None:

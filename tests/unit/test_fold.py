@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +32,7 @@ from tests.histories import (
     commuting_histories,
     histories,
 )
+from tests.unit import test_fold_rules as rules
 
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -55,6 +57,9 @@ def test_apply_names_every_id_whose_rows_changed(events: list[ev.Event]) -> None
     state = State()
     before = snapshot(fold([]))
     for i, rec in enumerate(records):
+        # Rows derived before the event, as the projection has them: apply may consult
+        # them to rule people out, so Dirty is checked with them in place.
+        snapshot(state)
         dirty = state.apply(rec)
         # Both sides are folded from scratch, so no cache can hide a change.
         after = snapshot(fold(records[: i + 1]))
@@ -136,3 +141,49 @@ def test_lead_hand_overs_do_not_depend_on_recording_order(order: list[int], peop
             if (since is None or since <= day) and (until is None or day < until)
         }
         assert len(holders) <= 1
+
+
+def _structure_cases() -> dict[str, list[ev.Event]]:
+    """Histories where a structural event far above a person changes their rows: only a
+    left cascading from above ties a career to what sits over its orgs, so these are
+    the cases Dirty must not narrow away."""
+    base = [
+        rules.org("c1", "company"),
+        rules.org("c2", "company"),
+        rules.org("l1", "lab", parent_id="c1"),
+        rules.org("l2", "lab", parent_id="c2"),
+        rules.org("t1", parent_id="l1"),
+        rules.joined("bob", "t1", "2020-01"),
+        rules.left("bob", "c1", "2021-06"),  # cascades down to t1 while t1 sits under c1
+    ]
+    return {
+        "moved away from the leaving org": [*base, rules.moved("t1", "l2", "2021-01")],
+        "moved under the leaving org": [
+            *base[:5],
+            rules.org("t2", parent_id="l2"),
+            rules.joined("bob", "t2", "2020-01"),
+            rules.left("bob", "c1", "2021-06"),
+            rules.moved("t2", "l1", "2021-01"),
+        ],
+        "parent merged away from it": [*base, rules.merged("l1", "l2", "2021-01")],
+        "parent dissolved": [*base, rules.dissolved("l1", "2021-01")],
+        "the move denied": [*base, rules.moved("t1", "l2", "2021-01"), rules.denied(8)],
+        "a new parent for an org added late": [
+            rules.org("c1", "company"),
+            rules.joined("bob", "t9", "2020-01", org_name="T9"),
+            rules.left("bob", "c1", "2021-06"),
+            rules.org("t9", parent_id="c1"),
+        ],
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_structure_cases()))
+def test_dirty_names_careers_a_far_structural_change_reaches(case: str) -> None:
+    records = as_recorded(_structure_cases()[case])
+    state = fold(records[:-1])
+    before = snapshot(state)  # the rows in place, as the projection has them
+    dirty = state.apply(records[-1])
+    after = snapshot(fold(records))
+    assert after.people["bob"] != before.people["bob"]  # the case is one where it matters
+    assert "bob" in dirty.people
+    assert snapshot(state) == after
