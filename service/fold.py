@@ -75,9 +75,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Set
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal, TypeAlias
+
+import msgspec
 
 from service import dates
 from service import events as ev
@@ -110,8 +112,9 @@ class Dirty:
     orgs: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRef:
+# Rows are immutable values made by the hundred thousand: msgspec Structs build, hash and
+# compare in C, and hold no cycles, so the garbage collector need not track them.
+class SourceRef(msgspec.Struct, frozen=True, gc=False):
     """One claim behind a row, with its own current status."""
 
     event_id: str
@@ -125,15 +128,13 @@ class SourceRef:
     quote: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class PersonRow:
+class PersonRow(msgspec.Struct, frozen=True, gc=False):
     person_id: str
     name: str | None
     aliases: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class OrgRow:
+class OrgRow(msgspec.Struct, frozen=True, gc=False):
     """One valid-time version of an org: [valid_from, valid_until), None being infinite."""
 
     org_id: str
@@ -145,8 +146,7 @@ class OrgRow:
     ended: bool
 
 
-@dataclass(frozen=True, slots=True)
-class MembershipRow:
+class MembershipRow(msgspec.Struct, frozen=True, gc=False):
     """One role segment of one stint of a person in an org.
 
     Start and end are partial dates (start_earliest None is -inf, start_latest None is
@@ -172,8 +172,7 @@ class MembershipRow:
     sources: tuple[SourceRef, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MoveRow:
+class MoveRow(msgspec.Struct, frozen=True, gc=False):
     person_id: str
     from_org_id: str
     to_org_id: str
@@ -573,31 +572,40 @@ class State:
             if target is None:
                 return Dirty(frozenset(), frozenset())
             target.status, target.status_position = _STATUS_OF[type(event)], rec.position
-            people, orgs = self._reach(target)
+            careers, orgs = self._reach(target)
             about = target.rec.event
         else:
             on, value = _valid_time(event)
             claim = _Claim(rec, event.status, rec.position, on, value)
             self._claims[rec.event_id] = claim
-            self._register(claim)
-            people, orgs = self._reach(claim)
+            named = self._register(claim)
+            careers, orgs = self._reach(claim)
+            orgs |= named
             about = event
-        for ref in ev.referenced_people(about):
-            self._moves.pop(ref.id, None)
-        for person_id in people:
+        people = {ref.id for ref in ev.referenced_people(about)}
+        if _makes_moves(about):
+            for person_id in people:
+                self._moves.pop(person_id, None)
+        for person_id in careers:
             self._career_rows.pop(person_id, None)
         for org_id in orgs:
             self._org_rows.pop(org_id, None)
-        return Dirty(frozenset(people), frozenset(orgs))
+        # Whoever the event names may have a new name or alias; careers may change further.
+        return Dirty(frozenset(people | careers), frozenset(orgs))
 
-    def _register(self, claim: _Claim) -> None:
+    def _register(self, claim: _Claim) -> set[str]:
+        """Index a new claim; return the orgs whose name it gave (their rows change)."""
         event = claim.rec.event
         for ref in ev.referenced_people(event):
             if self._person_names.get(ref.id) is None:
                 self._person_names[ref.id] = ref.name
+        named = set()
         for ref in ev.referenced_orgs(event):
-            if self._org_names.get(ref.id) is None:
+            if self._org_names.get(ref.id) is None and (
+                ref.name is not None or ref.id not in self._org_names
+            ):
                 self._org_names[ref.id] = ref.name
+                named.add(ref.id)
         match event:
             case ev.PersonAdded(data=d):
                 self._alias(d.person_id, d.aliases)
@@ -627,6 +635,7 @@ class State:
                 self._merged_in.setdefault(d.into_id, set()).add(d.org_id)
             case ev.OrgRenamed(data=d) | ev.OrgDissolved(data=d):
                 self._org_claims.setdefault(d.org_id, []).append(claim)
+        return named
 
     def _edge(self, upper: str, lower: str) -> None:
         self._below.setdefault(upper, set()).add(lower)
@@ -639,7 +648,8 @@ class State:
         known.extend(a for a in dict.fromkeys(aliases) if a not in known)
 
     def _reach(self, claim: _Claim) -> tuple[set[str], set[str]]:
-        """The people and orgs whose rows a claim (or a change of its status) may touch.
+        """The people whose careers and the orgs whose versions a claim (or a change of
+        its status) may change. Names are not here: they never depend on a claim's status.
 
         A person's rows depend on their own claims, on appointments, merges and
         dissolutions in the orgs their stints are in (orgs merged in count, since their
@@ -647,10 +657,13 @@ class State:
         sub-orgs). An org's rows depend on its own claims and on merges of its parents.
         """
         event = claim.rec.event
-        people = {ref.id for ref in ev.referenced_people(event)}
-        orgs = {ref.id for ref in ev.referenced_orgs(event)}
+        people: set[str] = set()
+        orgs: set[str] = set()
         match event:
+            case ev.MemberJoined(data=d) | ev.MemberLeft(data=d) | ev.MemberRoleChanged(data=d):
+                people.add(d.person_id)
             case ev.LeadAppointed(data=d):
+                people.add(d.person_id)
                 # An appointment only ends the lead role of whoever held it, and only a
                 # lead-making claim (in the org or one merged into it) makes a holder.
                 holders = self._leads_in(self._closure(d.org_id, self._merged_in))
@@ -665,6 +678,9 @@ class State:
                 # its subtree who left some org that is (or was) above it can change.
                 below = self._closure(d.org_id, self._below)
                 people |= self._people_in(below) & self._leavers_in(self.ever_above(d.org_id))
+                orgs |= {ref.id for ref in ev.referenced_orgs(event)}
+            case ev.OrgRenamed():
+                orgs |= {ref.id for ref in ev.referenced_orgs(event)}
             case ev.OrgMerged(data=d) | ev.OrgDissolved(data=d):
                 # Stints in the org (and in orgs merged into it, carried over) end, and
                 # move on with a merge. Below it, the org's end decides where its sub-orgs
@@ -676,7 +692,7 @@ class State:
                 people |= self._people_in(below - carried) & self._leavers_in(
                     self.ever_above(d.org_id) | carried
                 )
-                orgs |= below
+                orgs |= below | {ref.id for ref in ev.referenced_orgs(event)}
         return people, orgs
 
     @staticmethod
@@ -861,11 +877,11 @@ class State:
             if rows and (rows[-1].name, rows[-1].parent_id) == (name, parent):
                 continue
             if rows:
-                rows[-1] = replace(rows[-1], valid_until=day)
+                rows[-1] = msgspec.structs.replace(rows[-1], valid_until=day)
             kind = None if added is None else added.kind
             rows.append(OrgRow(org_id, name, kind, parent, None if day == NEVER else day, None, False))
         if end is not None:
-            rows[-1] = replace(rows[-1], valid_until=ends, ended=True)
+            rows[-1] = msgspec.structs.replace(rows[-1], valid_until=ends, ended=True)
         return frozenset(rows)
 
     # ---- everything, for answers over the whole state ----
@@ -881,6 +897,16 @@ class State:
 
     def person_rows(self) -> dict[str, PersonRow]:
         return {p: row for p in self.people if (row := self.person_row(p)) is not None}
+
+
+def _makes_moves(event: ev.Event) -> bool:
+    """Whether a claim (or a change of its status) can change its person's moves (rule 10)."""
+    match event:
+        case ev.MemberJoined(data=d):
+            return d.from_org_id is not None
+        case ev.MemberLeft(data=d):
+            return d.to_org_id is not None
+    return False
 
 
 def _row_begins(row: MembershipRow) -> date:

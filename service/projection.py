@@ -42,7 +42,7 @@ class Table:
     columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "columns", tuple(f.name for f in dataclasses.fields(self.row_type)))
+        object.__setattr__(self, "columns", self.row_type.__struct_fields__)
 
 
 def _person(state: fold.State, person_id: str) -> Iterable[fold.PersonRow]:
@@ -118,6 +118,8 @@ class Cache:
             for ident in ids:
                 before = self.current.get((table.name, ident), frozenset())
                 after = frozenset(table.rows_of(self.state, ident))
+                if after is before:
+                    continue  # the fold's cache kept them: nothing was re-derived
                 # Dirty over-approximates: most ids it names keep their rows, and a set
                 # difference finds that without hashing every row's content to a key.
                 if changes is not None and after != before:

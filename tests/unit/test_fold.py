@@ -7,10 +7,11 @@ state folded from scratch; (c) where recording order must not matter, it does no
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -93,10 +94,13 @@ def normal(state: State) -> tuple[frozenset[Any], ...]:
 
     return (
         frozenset(
-            (replace(r, start_value=None, end_value=None, sources=()), ids(r.sources))
+            (msgspec.structs.replace(r, start_value=None, end_value=None, sources=()), ids(r.sources))
             for r in state.all_membership_rows()
         ),
-        frozenset((replace(r, on_value=None, sources=()), ids(r.sources)) for r in state.all_move_rows()),
+        frozenset(
+            (msgspec.structs.replace(r, on_value=None, sources=()), ids(r.sources))
+            for r in state.all_move_rows()
+        ),
         frozenset(state.all_org_rows()),
         frozenset((r.person_id, r.name, frozenset(r.aliases)) for r in state.person_rows().values()),
     )
