@@ -688,7 +688,14 @@ class State:
                 # still reaches the stints inside them.
                 carried = self._closure(d.org_id, self._merged_in)
                 below = self._closure(d.org_id, self._below)
-                people |= self._people_in(carried)
+                inside = self._people_in(carried)
+                if claim.status_position == claim.rec.position:
+                    # A new end only reaches stints open on its day (rows in the org, where
+                    # carried-over stints are too), and stints after it through a left
+                    # from above that no longer finds the org.
+                    above = self._leavers_in(self.ever_above(d.org_id))
+                    inside = {p for p in inside if p in above or self._may_be_in(p, d.org_id, claim.at)}
+                people |= inside
                 people |= self._people_in(below - carried) & self._leavers_in(
                     self.ever_above(d.org_id) | carried
                 )
@@ -724,6 +731,12 @@ class State:
             and _row_begins(row) <= day < _row_ends(row)
             for row in rows
         )
+
+    def _may_be_in(self, person_id: str, org_id: str, day: date) -> bool:
+        rows = self._career_rows.get(person_id)
+        if rows is None:
+            return True
+        return any(row.org_id == org_id and _row_begins(row) <= day < _row_ends(row) for row in rows)
 
     def _leavers_in(self, orgs: Iterable[str]) -> set[str]:
         return {p for o in orgs for p in self._org_leavers.get(o, ())}

@@ -172,6 +172,17 @@ def _structure_cases() -> dict[str, list[ev.Event]]:
         "parent merged away from it": [*base, rules.merged("l1", "l2", "2021-01")],
         "parent dissolved": [*base, rules.dissolved("l1", "2021-01")],
         "the move denied": [*base, rules.moved("t1", "l2", "2021-01"), rules.denied(8)],
+        "merged while a stint is open in it": [
+            rules.joined("bob", "t1", "2020-01", org_name="T1"),
+            rules.merged("t1", "t2", "2021-01", into_name="T2"),
+        ],
+        "ended before a stint that a left from above ends": [
+            rules.org("c1", "company"),
+            rules.org("t1", parent_id="c1"),
+            rules.joined("bob", "t1", "2022-01"),
+            rules.left("bob", "c1", "2022-06"),
+            rules.dissolved("t1", "2021-01"),
+        ],
         "a new parent for an org added late": [
             rules.org("c1", "company"),
             rules.joined("bob", "t9", "2020-01", org_name="T9"),
