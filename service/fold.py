@@ -352,36 +352,55 @@ def _segments(segments: list[tuple[date, str, str | None]]) -> list[tuple[date, 
     return result
 
 
-def _join_stints(joins: list[_Claim]) -> list[_Stint]:
-    """Rule 1: join claims grouped into stints, in position order."""
-    groups: list[tuple[str, str, DayRange, list[_Claim]]] = []
-    for claim in joins:
-        data = claim.rec.event.data
-        assert isinstance(data, ev.MemberJoinedData)
-        for i, (org_id, fact_key, common, claims) in enumerate(groups):
-            if org_id != data.org_id or fact_key != claim.rec.fact_key:
-                continue
-            both = dates.intersect(common, claim.on)
-            if both is not None:
-                claims.append(claim)
-                groups[i] = (org_id, fact_key, both, claims)
-                break
-        else:
-            groups.append((data.org_id, claim.rec.fact_key, claim.on, [claim]))
-    stints: list[_Stint] = []
-    for org_id, fact_key, _common, claims in groups:
-        live = [c for c in claims if c.live]
-        start, value = _combined(live or claims)
-        if live:
-            status = max(live, key=lambda c: ev.STATUS_RANK[c.status]).status
-        else:
-            status = max(claims, key=lambda c: c.status_position).status
-        first = claims[0].rec.event.data
-        assert isinstance(first, ev.MemberJoinedData)
-        titles = [t for c in live or claims if (t := getattr(c.rec.event.data, "title", None)) is not None]
-        segment = (NEVER, first.role, titles[0] if titles else None)
-        stints.append(_Stint(org_id, fact_key, len(stints), start, value, status, [segment], claims))
-    return stints
+@dataclass(slots=True, eq=False)
+class _Group:
+    """Rule 1: the join claims of one stint, grouped as they are recorded.
+
+    Grouping depends on the claims' ranges alone, so it is kept up to date as claims
+    arrive instead of being redone at every derivation; what the group says of its
+    stint (start, status, initial role and title) depends on their statuses too, and is
+    recomputed only when one of those changed.
+    """
+
+    org_id: str
+    fact_key: str
+    common: DayRange
+    claims: list[_Claim]
+    _basis: list[ClaimStatus] = field(default_factory=list)
+    _made: tuple[DayRange, str | None, str, tuple[date, str, str | None]] | None = None
+
+    @staticmethod
+    def add(groups: list[_Group], claim: _Claim, data: ev.MemberJoinedData) -> None:
+        """Join the first group of the claim's fact whose range it overlaps, or start one."""
+        for group in groups:
+            if group.org_id == data.org_id and group.fact_key == claim.rec.fact_key:
+                both = dates.intersect(group.common, claim.on)
+                if both is not None:
+                    group.claims.append(claim)
+                    group.common = both
+                    return
+        groups.append(_Group(data.org_id, claim.rec.fact_key, claim.on, [claim]))
+
+    def stint(self, index: int) -> _Stint:
+        basis = [c.status for c in self.claims]
+        if self._made is None or basis != self._basis:
+            claims = self.claims
+            live = [c for c in claims if c.live]
+            start, value = _combined(live or claims)
+            status: str
+            if live:
+                status = max(live, key=lambda c: ev.STATUS_RANK[c.status]).status
+            else:
+                status = max(claims, key=lambda c: c.status_position).status
+            first = claims[0].rec.event.data
+            assert isinstance(first, ev.MemberJoinedData)
+            titles = [
+                t for c in live or claims if (t := getattr(c.rec.event.data, "title", None)) is not None
+            ]
+            self._made = start, value, status, (NEVER, first.role, titles[0] if titles else None)
+            self._basis = basis
+        start, value, status, segment = self._made
+        return _Stint(self.org_id, self.fact_key, index, start, value, status, [segment], list(self.claims))
 
 
 def _start_order(stint: _Stint) -> tuple[date, str, int]:
@@ -393,10 +412,10 @@ def _start_order(stint: _Stint) -> tuple[date, str, int]:
 class _Career:
     """One person's stints, built by applying their claims in valid-time order."""
 
-    def __init__(self, state: State, person_id: str, joins: list[_Claim]) -> None:
+    def __init__(self, state: State, person_id: str, groups: list[_Group]) -> None:
         self.state = state
         self.person_id = person_id
-        self.stints = _join_stints(joins)
+        self.stints = [group.stint(i) for i, group in enumerate(groups)]
 
     def _new(self, org_id: str, origin: _Claim, role: str, title: str | None) -> None:
         self.stints.append(
@@ -535,6 +554,7 @@ class State:
         self._org_names: dict[str, str | None] = {}
         # Member claims by person, org claims by the org they are about, appointments by org.
         self._careers: dict[str, list[_Claim]] = {}
+        self._groups: dict[str, list[_Group]] = {}
         self._org_claims: dict[str, list[_Claim]] = {}
         self._appointments: dict[str, list[_Claim]] = {}
         # Who has member claims in an org; and, whatever their status, the orgs each org's
@@ -618,6 +638,8 @@ class State:
                 | ev.LeadAppointed(data=d)
             ):
                 self._careers.setdefault(d.person_id, []).append(claim)
+                if isinstance(d, ev.MemberJoinedData):
+                    _Group.add(self._groups.setdefault(d.person_id, []), claim, d)
                 self._org_people.setdefault(d.org_id, set()).add(d.person_id)
                 if isinstance(event, ev.MemberLeft):
                     self._org_leavers.setdefault(d.org_id, set()).add(d.person_id)
@@ -777,7 +799,7 @@ class State:
         return cached
 
     def _memberships(self, person_id: str, claims: list[_Claim]) -> frozenset[MembershipRow]:
-        career = _Career(self, person_id, [c for c in claims if isinstance(c.rec.event, ev.MemberJoined)])
+        career = _Career(self, person_id, self._groups.get(person_id, []))
         steps = [c for c in claims if c.live and not isinstance(c.rec.event, ev.MemberJoined)]
         own = {c.rec.position for c in claims}
         # The orgs this person's stints can be in: those they have claims in, and those
