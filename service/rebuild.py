@@ -21,11 +21,12 @@ _FLUSH_EVERY = 5000
 Progress = Callable[[int, int], None]
 
 
-def _projection_migration() -> str:
-    for _, name, text in sql.migrations():
-        if name == "projections":
-            return text
-    raise RuntimeError("the projections migration is missing")
+def _projection_migrations() -> list[str]:
+    """The migrations that make the projection tables as they are now, in order."""
+    found = [text for _, name, text in sql.migrations() if name.startswith("projections")]
+    if not found:
+        raise RuntimeError("the projections migration is missing")
+    return found
 
 
 async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | None = None) -> int:
@@ -46,10 +47,21 @@ async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | N
     # while reading the log from the home schema.
     conn = await asyncpg.connect(dsn, server_settings={"search_path": f"{shadow},{home}", "jit": "off"})
     try:
-        await conn.execute(_projection_migration())
+        for text in _projection_migrations():
+            await conn.execute(text)
+        # A GiST index built once over the finished table costs a fraction of growing it
+        # row by row: set the shadow's aside and build them after the bulk of the load.
+        deferred = [
+            r["indexdef"]
+            for r in await conn.fetch(sql.QUERIES["gist_indexes"], shadow, list(PROJECTION_TABLES))
+        ]
+        for definition in deferred:
+            await conn.execute(f"DROP INDEX {shadow}.{definition.split()[2]}")
         cache = projection.Cache()
         cache.state = fold.State()
         done = await _fold_into(conn, cache, 0, total, progress, total)
+        for definition in deferred:
+            await conn.execute(definition)
         async with conn.transaction():
             await conn.execute(sql.QUERIES["lock_log"])
             head = int(await conn.fetchval(sql.QUERIES["head_position"]))

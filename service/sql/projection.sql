@@ -54,3 +54,10 @@ FROM jsonb_to_recordset($1::jsonb) AS r(
 UPDATE org_rows AS t SET positions = int8range(lower(t.positions), c.position)
 FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS c(id, key, position)
 WHERE t.org_id = c.id AND t.row_key = c.key AND upper_inf(t.positions)
+
+-- gist_indexes --
+-- The GiST indexes of a schema's projection tables, as statements that make them again:
+-- rebuild drops them while it loads the shadow tables and runs these afterwards.
+SELECT indexdef FROM pg_indexes
+WHERE schemaname = $1 AND tablename = ANY($2::text[]) AND indexdef LIKE '% USING gist %'
+ORDER BY indexname

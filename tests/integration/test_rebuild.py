@@ -21,10 +21,21 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]
     return tables
 
 
+async def index_definitions(conn: asyncpg.Connection, schema: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = ANY($2::text[])",
+        schema,
+        list(PROJECTION_TABLES),
+    )
+    return sorted(r["indexdef"] for r in rows)
+
+
 async def test_rebuild_reproduces_the_cache(conn: asyncpg.Connection, pg_dsn: str, schema: str) -> None:
     await importing.import_lines(conn, ARTICLE, projection.Projector(), batch_size=7)
     before = await snapshot(conn)
     assert sum(len(rows) for rows in before.values()) > 30
+    indexes = await index_definitions(conn, schema)
+    assert any("USING gist" in d for d in indexes)  # rebuild sets these aside while it loads
     progress: list[tuple[int, int]] = []
     position = await rebuild(
         pg_dsn, schema=schema, progress=lambda done, total: progress.append((done, total))
@@ -32,6 +43,7 @@ async def test_rebuild_reproduces_the_cache(conn: asyncpg.Connection, pg_dsn: st
     assert position == 28
     assert progress[-1] == (28, 28)
     assert await snapshot(conn) == before
+    assert await index_definitions(conn, schema) == indexes
     shadows = await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", f"{schema}_rebuild")
     assert shadows == 0
 
