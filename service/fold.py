@@ -804,7 +804,12 @@ class State:
         own = {c.rec.position for c in claims}
         # The orgs this person's stints can be in: those they have claims in, and those
         # these merge into, since a merge carries stints over.
-        orgs = {_org_of(c) for c in claims}
+        # Where each can first begin: no stint starts before its claims' or merge's point.
+        first: dict[str, date] = {}
+        for c in claims:
+            org_id = _org_of(c)
+            first[org_id] = min(c.at, first.get(org_id, FOREVER))
+        orgs = set(first)
         todo = list(orgs)
         while todo:
             org_id = todo.pop()
@@ -814,17 +819,22 @@ class State:
                 match claim.rec.event:
                     case ev.OrgMerged(data=d):
                         steps.append(claim)
+                        first[d.into_id] = min(claim.at, first.get(d.into_id, FOREVER))
                         if d.into_id not in orgs:
                             orgs.add(d.into_id)
                             todo.append(d.into_id)
                     case ev.OrgDissolved():
                         steps.append(claim)
-            # Another's appointment only ends a lead role, so it matters only to people
-            # who may lead here: skipping it for everyone else keeps a career's cost
-            # proportional to the career, not to the size of the orgs it went through.
-            if person_id in self._leads_in(self._closure(org_id, self._merged_in)):
+        for org_id in orgs:
+            # Another's appointment only ends a lead role held on its day, so it matters
+            # only to people who may lead here, and only once they may be here: skipping
+            # the rest keeps a career's cost proportional to the career, not to the
+            # history of the orgs it went through.
+            if any(person_id in self._org_leads.get(o, ()) for o in self._closure(org_id, self._merged_in)):
                 steps.extend(
-                    c for c in self._appointments.get(org_id, ()) if c.live and c.rec.position not in own
+                    c
+                    for c in self._appointments.get(org_id, ())
+                    if c.live and c.at >= first[org_id] and c.rec.position not in own
                 )
         for step in sorted(steps, key=lambda c: (c.at, c.rec.position)):
             career.apply(step)

@@ -343,6 +343,17 @@ def test_an_appointment_hands_the_lead_over_and_keeps_the_previous_lead_as_membe
     assert len(timeline(state, "bob").memberships) == 1
 
 
+def test_an_appointment_on_the_day_the_lead_joined_ends_that_lead() -> None:
+    state = build(
+        joined("ada", "a", "2024-03-01", role="lead"),
+        appointed("bob", "a", "2024-03-01"),
+    )
+    assert {e.person_id: e.role for e in roster(state, "a", "2024-03-01").members} == {
+        "ada": "member",
+        "bob": "lead",
+    }
+
+
 def test_an_appointment_without_a_stint_starts_one() -> None:
     state = build(appointed("ada", "a", "2024-03"))
     assert possible(state, "a", "2024-03-15") == ["ada"]
