@@ -14,9 +14,10 @@ of the log; the next append folds it again from the log.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, Final
 
@@ -24,7 +25,7 @@ import msgspec
 
 from service import fold
 from service.sql import QUERIES as Q
-from service.store import Conn, NewEvent, recorded_from_row
+from service.store import Conn, NewEvent, head, recorded_from_row
 
 _encoder: Final = msgspec.json.Encoder()
 
@@ -134,14 +135,28 @@ class Cache:
 
     def load(self, records: Iterable[fold.Recorded]) -> None:
         """Fold a whole log at once, then take every id's rows as the written ones."""
-        self.state = fold.fold(records)
-        self.current = {}
+        for _ in self.loading(records):
+            pass
+
+    def loading(self, records: Iterable[fold.Recorded], step: int = 500) -> Iterator[None]:
+        """`load`, pausing every `step` events or ids so that a caller can yield.
+
+        Far cheaper than advancing event by event: the fold applies the log without
+        deriving a row, and each id's rows are derived once, at the end.
+        """
+        self.state, self.current = fold.State(), {}
+        for n, rec in enumerate(records, start=1):
+            self.state.apply(rec)
+            if n % step == 0:
+                yield
         for table in TABLES:
             ids = self.state.orgs if table is ORGS else self.state.people
-            for ident in ids:
+            for n, ident in enumerate(list(ids), start=1):
                 rows = frozenset(table.rows_of(self.state, ident))
                 if rows:
                     self.current[(table.name, ident)] = rows
+                if n % step == 0:
+                    yield
 
 
 def as_recorded(new: NewEvent) -> fold.Recorded:
@@ -164,19 +179,43 @@ class Projector:
 
     def __init__(self) -> None:
         self.cache = Cache()
+        # The cache is one per process: the warm-up and appends take turns with it.
+        self._turn = asyncio.Lock()
+
+    async def warm(self, conn: Conn) -> int:
+        """Fold the log before an append needs it; returns the position folded to.
+
+        Without it the first append after a start folds the whole log while it holds
+        the log's lock, and every writer waits. Here the log is read without that lock
+        (positions commit in order, so what is read up to the head is complete) and the
+        fold yields to the event loop as it goes, so the process keeps answering; an
+        append arriving meanwhile waits for the warm-up, then folds only what is newer.
+        """
+        async with self._turn:
+            if self.cache.state is None:
+                records = await read_log(conn, 0, await head(conn))
+                try:
+                    for _ in self.cache.loading(records):
+                        await asyncio.sleep(0)
+                except BaseException:
+                    self.cache = Cache()
+                    raise
+            assert self.cache.state is not None
+            return self.cache.state.position
 
     async def __call__(self, conn: Conn, new_events: Sequence[NewEvent]) -> None:
-        try:
-            await self._catch_up(conn, new_events[0].position - 1)
-            changes = Changes()
-            for new in new_events:
-                self.cache.advance(as_recorded(new), changes)
-            await write(conn, changes)
-        except BaseException:
-            # The transaction will roll back: a State that saw these events would be
-            # ahead of the log. Forget it; the next append folds it again.
-            self.cache = Cache()
-            raise
+        async with self._turn:
+            try:
+                await self._catch_up(conn, new_events[0].position - 1)
+                changes = Changes()
+                for new in new_events:
+                    self.cache.advance(as_recorded(new), changes)
+                await write(conn, changes)
+            except BaseException:
+                # The transaction will roll back: a State that saw these events would be
+                # ahead of the log. Forget it; the next append folds it again.
+                self.cache = Cache()
+                raise
 
     async def _catch_up(self, conn: Conn, upto: int) -> None:
         if self.cache.state is None:

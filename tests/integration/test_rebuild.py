@@ -64,3 +64,19 @@ async def test_rebuild_while_appending(conn: asyncpg.Connection, pg_dsn: str, sc
     after_concurrent = await snapshot(conn)
     await rebuild(pg_dsn, schema=schema)
     assert await snapshot(conn) == after_concurrent
+
+
+async def test_a_warmed_projector_appends_what_a_rebuild_would_write(
+    conn: asyncpg.Connection, pg_dsn: str, schema: str
+) -> None:
+    first = projection.Projector()
+    await importing.import_lines(conn, ARTICLE[:20], first)
+    # A new process: its projector folds the log at start, then appends on top of it.
+    warmed = projection.Projector()
+    assert await warmed.warm(conn) == 20
+    assert warmed.cache.current == first.cache.current
+    await importing.import_lines(conn, ARTICLE[20:], warmed)
+    written = await snapshot(conn)
+    await rebuild(pg_dsn, schema=schema)
+    assert await snapshot(conn) == written
+    assert await warmed.warm(conn) == 28  # already warm: nothing folded again
