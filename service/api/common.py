@@ -93,8 +93,10 @@ async def access(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
         return
     # Spent before the database lookup, so a flood with one key costs no queries.
     _spend(connection, limits.keyed, "key:" + auth.digest(key).hex())
-    async with pool(connection).acquire() as conn:
-        caller = await auth.identify(conn, key, config.bootstrap_key)
+    caller = auth.bootstrap(key, config.bootstrap_key)
+    if caller is None:
+        async with pool(connection).acquire() as conn:
+            caller = await auth.identify(conn, key, config.bootstrap_key)
     if caller is None:
         # Each made-up key gets a fresh bucket; charging the address too stops a spray.
         _spend(connection, limits.anonymous, _address(connection))
