@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 
 from service import database, openapi, problems
 from service.api import common, events, health, reads
+from service.appender import Appender
 from service.logging import get_logger
 from service.metrics import Metrics
 from service.middleware import wrap
@@ -59,10 +60,15 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
                 min_size=settings.pool_min,
                 max_size=settings.pool_max,
             )
+        # One appender per process: concurrent POSTs are appended together (group commit).
+        app.state.appender = Appender(app.state.pool, app.state.projector)
+        app.state.appender.start()
         log.info("ready", pool_max=settings.pool_max)
         try:
             yield
         finally:
+            # Appends what is queued before the pool closes under it.
+            await app.state.appender.stop()
             if app.state.read_pool is not app.state.pool:
                 await app.state.read_pool.close()
             await app.state.pool.close()

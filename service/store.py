@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeAlias
 
@@ -43,6 +43,14 @@ class NewEvent:
     event: ev.Event
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One request's events, all or nothing, and the name of the key that sent them."""
+
+    events: Sequence[ev.Event]
+    api_key_name: str | None = None
+
+
 class AppendError(Exception):
     """A batch the log refuses; nothing of it is stored."""
 
@@ -61,6 +69,9 @@ class UnknownReference(AppendError):
     """The event names an id the log has never seen, without a name to introduce it."""
 
 
+# What append_many answers for each batch: its events, or why none of them was stored.
+Outcome: TypeAlias = "list[Appended] | AppendError"
+
 # Called inside the append transaction with the events just inserted, so projections
 # are written in the same transaction as the log (read-your-writes).
 Projector = Callable[[Conn, Sequence[NewEvent]], Awaitable[None]]
@@ -74,103 +85,217 @@ async def append(
     project: Projector | None = None,
 ) -> list[Appended]:
     """Append a batch atomically: all new events are stored, in order, or none is."""
-    hashes = [ev.content_hash(e) for e in batch]
+    [outcome] = await append_many(conn, [Batch(batch, api_key_name)], project=project)
+    if isinstance(outcome, AppendError):
+        raise outcome
+    return outcome
+
+
+async def append_many(
+    conn: Conn, batches: Sequence[Batch], *, project: Projector | None = None
+) -> list[Outcome]:
+    """Append several batches in one transaction (group commit), each all or nothing.
+
+    The batches are resolved in order, each as if appended alone right after the ones
+    before it: it sees the ids they introduced and the idempotency keys they stored. A
+    batch the log refuses gets its AppendError in its place and stores nothing; the
+    others are stored all the same. A database failure raises, and then nothing of any
+    batch is stored. One lock, one lookup and one insert serve the whole group.
+    """
+    prepared = [_Prepared.of(batch) for batch in batches]
     async with conn.transaction():
         await conn.execute(Q["lock_log"])
-        head = await conn.fetchrow(Q["log_head"])
-        assert head is not None  # an aggregate always returns its one row
-        position, recorded_at = head["position"], head["recorded_at"]
-
-        replays = await _replays(conn, batch, hashes)
-        fresh = [i for i in range(len(batch)) if i not in replays]
-        await _check_references(conn, batch, fresh)
-
-        inserted: list[NewEvent] = []
-        for i in fresh:
-            position += 1
-            inserted.append(NewEvent(position, uuid.uuid4(), recorded_at, ev.fact_key(batch[i]), batch[i]))
-        if inserted:
-            await _insert(conn, inserted, [hashes[i] for i in fresh], api_key_name)
+        group = await _Group.look_up(conn, prepared)
+        outcomes: list[Outcome] = []
+        for batch in prepared:
+            try:
+                outcomes.append(group.accept(batch))
+            except AppendError as error:
+                outcomes.append(error)
+        if group.inserted:
+            await _insert(conn, group)
             if project is not None:
-                await project(conn, inserted)
-
-    new_by_index = dict(zip(fresh, inserted, strict=True))
-    answer = []
-    for i, event in enumerate(batch):
-        if i in replays:
-            answer.append(replays[i])
-        else:
-            new = new_by_index[i]
-            answer.append(Appended(new.event_id, new.position, new.recorded_at, event.idempotency_key, False))
-    return answer
-
-
-async def _replays(conn: Conn, batch: Sequence[ev.Event], hashes: list[bytes]) -> dict[int, Appended]:
-    """Events whose idempotency key is already stored: the same claim is a replay, another a 409.
-
-    Checked under the log lock, so fifty concurrent posts of one key find each other
-    here instead of racing to the unique index.
-    """
-    keys = [e.idempotency_key for e in batch if e.idempotency_key is not None]
-    if not keys:
-        return {}
-    stored = {row["idempotency_key"]: row for row in await conn.fetch(Q["find_by_idempotency_keys"], keys)}
-    replays: dict[int, Appended] = {}
-    for i, event in enumerate(batch):
-        row = stored.get(event.idempotency_key)
-        if row is None:
-            continue
-        if bytes(row["content_hash"]) != hashes[i]:
-            raise IdempotencyConflict(
-                i,
-                "/idempotency_key",
-                f"idempotency key {event.idempotency_key!r} was already used for a different event "
-                f"(position {row['position']}); use a new key for a new claim",
-            )
-        replays[i] = Appended(
-            row["event_id"], row["position"], row["recorded_at"], event.idempotency_key, True
-        )
-    return replays
-
-
-async def _check_references(conn: Conn, batch: Sequence[ev.Event], fresh: list[int]) -> None:
-    """Refuse ids the log has never seen unless the event (or an earlier one) names them."""
-    refs = {
-        i: [("person", r) for r in ev.referenced_people(batch[i])]
-        + [("org", r) for r in ev.referenced_orgs(batch[i])]
-        for i in fresh
-    }
-    wanted = sorted({(kind, ref.id) for found in refs.values() for kind, ref in found})
-    known: set[tuple[str, str]] = set()
-    if wanted:
-        kinds, ids = zip(*wanted, strict=True)
-        known = {(r["kind"], r["id"]) for r in await conn.fetch(Q["known_entities"], list(kinds), list(ids))}
-    for i in fresh:
-        for kind, ref in refs[i]:
-            if (kind, ref.id) in known:
-                continue
-            if ref.name is None:
-                raise UnknownReference(
-                    i,
-                    f"/data/{ref.field}",
-                    f"unknown {kind} id {ref.id!r}: introduce it with a name "
-                    f"(person_name / org_name, or a {kind}.added event earlier in the batch)",
-                )
-            # Introduced here: later events of the batch may refer to it by id alone.
-            known.add((kind, ref.id))
-
-    claims = {i: batch[i].data.event_id for i in fresh if type(batch[i]) in _CLAIM_TYPES}  # type: ignore[union-attr]
-    if claims:
-        found = {r["event_id"] for r in await conn.fetch(Q["events_by_ids"], list(claims.values()))}
-        for i, target in claims.items():
-            if target not in found:
-                raise UnknownReference(i, "/data/event_id", f"no stored event has id {target}")
+                await project(conn, group.inserted)
+    return outcomes
 
 
 _CLAIM_TYPES: Final = (ev.ClaimConfirmed, ev.ClaimDenied, ev.ClaimRetracted)
 
+# A person or org id an event refers to, with its kind: ("person", Reference(...)).
+_Ref: TypeAlias = tuple[str, ev.Reference]
 
-async def _insert(conn: Conn, rows: list[NewEvent], hashes: list[bytes], api_key_name: str | None) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch with what the checks ask of each event, computed once, outside the lock."""
+
+    batch: Batch
+    hashes: list[bytes]
+    refs: list[list[_Ref]]
+    targets: list[uuid.UUID | None]  # the event a claim.* names; None for other types
+
+    @classmethod
+    def of(cls, batch: Batch) -> _Prepared:
+        events = batch.events
+        return cls(
+            batch,
+            [ev.content_hash(e) for e in events],
+            [
+                [("person", r) for r in ev.referenced_people(e)] + [("org", r) for r in ev.referenced_orgs(e)]
+                for e in events
+            ],
+            [e.data.event_id if isinstance(e, _CLAIM_TYPES) else None for e in events],
+        )
+
+
+@dataclass(slots=True)
+class _Group:
+    """The log as the group's next batch sees it: what the lookups found under the lock,
+    plus what the batches accepted so far added, and the rows they will insert."""
+
+    position: int
+    recorded_at: datetime
+    keys: dict[str, tuple[bytes, Appended]] = field(default_factory=dict)  # key -> (content hash, event)
+    entities: set[tuple[str, str]] = field(default_factory=set)  # (kind, id) known to the log
+    events: set[uuid.UUID] = field(default_factory=set)  # claim targets known to exist
+    inserted: list[NewEvent] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    key_names: list[str | None] = field(default_factory=list)
+    # (kind, id, first position) of the ids new to the log, in position order.
+    new_entities: list[tuple[str, str, int]] = field(default_factory=list)
+
+    @classmethod
+    async def look_up(cls, conn: Conn, prepared: list[_Prepared]) -> _Group:
+        """The log's head, and every stored key, id and claim target the group names.
+
+        One round trip, under the log lock: concurrent appends of one key (by other
+        processes too) find each other here instead of racing to the unique index.
+        """
+        keys = {e.idempotency_key for p in prepared for e in p.batch.events} - {None}
+        wanted = sorted({(kind, ref.id) for p in prepared for refs in p.refs for kind, ref in refs})
+        kinds, ids = (list(column) for column in zip(*wanted, strict=True)) if wanted else ([], [])
+        targets = {t for p in prepared for t in p.targets if t is not None}
+        rows = await conn.fetch(Q["group_lookups"], list(keys), kinds, ids, list(targets))
+        [head] = [row for row in rows if row["what"] == "head"]
+        group = cls(head["position"], head["recorded_at"])
+        for row in rows:
+            match row["what"]:
+                case "key":
+                    stored = Appended(row["event_id"], row["position"], row["recorded_at"], row["id"], True)
+                    group.keys[row["id"]] = (bytes(row["content_hash"]), stored)
+                case "entity":
+                    group.entities.add((row["kind"], row["id"]))
+                case "event":
+                    group.events.add(row["event_id"])
+        return group
+
+    def accept(self, prepared: _Prepared) -> list[Appended]:
+        """Check one batch against the log as it stands; if it passes, add its events."""
+        events, hashes = prepared.batch.events, prepared.hashes
+        replays = self._replays(prepared)
+        fresh = [i for i in range(len(events)) if i not in replays]
+        self._check_references(prepared, fresh)
+
+        # The batch passes: only now does it change what the group's next batches see.
+        new_at: dict[int, NewEvent] = {}
+        for i in fresh:
+            self.position += 1
+            new = NewEvent(self.position, uuid.uuid4(), self.recorded_at, ev.fact_key(events[i]), events[i])
+            new_at[i] = new
+            self.inserted.append(new)
+            self.hashes.append(hashes[i])
+            self.key_names.append(prepared.batch.api_key_name)
+            self.events.add(new.event_id)
+            for kind, ref in prepared.refs[i]:
+                if (kind, ref.id) not in self.entities:
+                    self.entities.add((kind, ref.id))
+                    self.new_entities.append((kind, ref.id, new.position))
+        answer = []
+        for i, event in enumerate(events):
+            earlier = replays.get(i)
+            if isinstance(earlier, Appended):
+                answer.append(earlier)
+                continue
+            new = new_at[i if earlier is None else earlier]
+            answer.append(
+                Appended(
+                    new.event_id, new.position, new.recorded_at, event.idempotency_key, earlier is not None
+                )
+            )
+            if earlier is None and event.idempotency_key is not None:
+                replay = Appended(new.event_id, new.position, new.recorded_at, event.idempotency_key, True)
+                self.keys[event.idempotency_key] = (hashes[i], replay)
+        return answer
+
+    def _replays(self, prepared: _Prepared) -> dict[int, Appended | int]:
+        """Events whose idempotency key is already taken: the same claim is a replay, another a 409.
+
+        A replay answers with the stored event, or with the index of the event earlier
+        in this batch that took the key (it has no position yet).
+        """
+        replays: dict[int, Appended | int] = {}
+        taken_here: dict[str, int] = {}
+        for i, event in enumerate(prepared.batch.events):
+            key = event.idempotency_key
+            if key is None:
+                continue
+            if key in taken_here:
+                j = taken_here[key]
+                if prepared.hashes[j] != prepared.hashes[i]:
+                    raise IdempotencyConflict(
+                        i,
+                        "/idempotency_key",
+                        f"idempotency key {key!r} is used by event {j} of this batch for a different "
+                        "event; use a new key for a new claim",
+                    )
+                replays[i] = replays.get(j, j)
+                continue
+            taken_here[key] = i
+            stored = self.keys.get(key)
+            if stored is None:
+                continue
+            content_hash, original = stored
+            if content_hash != prepared.hashes[i]:
+                raise IdempotencyConflict(
+                    i,
+                    "/idempotency_key",
+                    f"idempotency key {key!r} was already used for a different event "
+                    f"(position {original.position}); use a new key for a new claim",
+                )
+            replays[i] = original
+        return replays
+
+    def _check_references(self, prepared: _Prepared, fresh: list[int]) -> None:
+        """Refuse ids the log has never seen unless the event (or an earlier one) names them."""
+        introduced: set[tuple[str, str]] = set()
+        for i in fresh:
+            for kind, ref in prepared.refs[i]:
+                if (kind, ref.id) in self.entities or (kind, ref.id) in introduced:
+                    continue
+                if ref.name is None:
+                    raise UnknownReference(
+                        i,
+                        f"/data/{ref.field}",
+                        f"unknown {kind} id {ref.id!r}: introduce it with a name "
+                        f"(person_name / org_name, or a {kind}.added event earlier in the batch)",
+                    )
+                # Introduced here: later events of the batch may refer to it by id alone.
+                introduced.add((kind, ref.id))
+        for i in fresh:
+            target = prepared.targets[i]
+            # Events of earlier batches of the group count as stored, as they would be had
+            # each batch been appended alone; events of this batch do not, as before.
+            if target is not None and target not in self.events:
+                raise UnknownReference(i, "/data/event_id", f"no stored event has id {target}")
+
+
+async def _insert(conn: Conn, group: _Group) -> None:
+    rows = group.inserted
+    kinds, ids, positions = (
+        (list(column) for column in zip(*group.new_entities, strict=True))
+        if group.new_entities
+        else ([], [], [])
+    )
     await conn.execute(
         Q["insert_events"],
         [r.position for r in rows],
@@ -181,21 +306,14 @@ async def _insert(conn: Conn, rows: list[NewEvent], hashes: list[bytes], api_key
         [r.event.status for r in rows],
         [None if r.event.source is None else _json.encode(r.event.source).decode() for r in rows],
         [r.event.idempotency_key for r in rows],
-        hashes,
+        group.hashes,
         [r.fact_key for r in rows],
-        rows[0].recorded_at,
-        api_key_name,
+        group.key_names,
+        group.recorded_at,
+        kinds,
+        ids,
+        positions,
     )
-    entities = sorted(
-        {("person", ref.id, r.position) for r in rows for ref in ev.referenced_people(r.event)}
-        | {("org", ref.id, r.position) for r in rows for ref in ev.referenced_orgs(r.event)},
-        key=lambda entity: entity[2],
-    )
-    if entities:
-        # ON CONFLICT DO NOTHING keeps the first position that mentioned the id;
-        # sorting by position makes "first" the earliest even within this batch.
-        kinds, ids, positions = zip(*entities, strict=True)
-        await conn.execute(Q["insert_entities"], list(kinds), list(ids), list(positions))
 
 
 # ---- reading the log -------------------------------------------------------------------

@@ -18,6 +18,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from service import auth
+from service.appender import Appender
 from service.problems import FieldError, ProblemError, pointer_of
 from service.ratelimit import STATE_KEY, Limiter
 from service.settings import Settings
@@ -41,6 +42,10 @@ class Limits:
 
 def pool(request: ASGIConnection[Any, Any, Any, Any]) -> asyncpg.Pool:
     return request.app.state.pool  # type: ignore[no-any-return]
+
+
+def appender(request: Request[Any, Any, Any]) -> Appender:
+    return request.app.state.appender  # type: ignore[no-any-return]
 
 
 def read_pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:

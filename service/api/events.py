@@ -11,7 +11,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from service import events as ev
 from service import store
-from service.api.common import json_answer, pool, require
+from service.api.common import appender, json_answer, pool, require
 from service.logging import get_logger
 from service.openapi import ETAG, READ_SECURITY, WRITE_SECURITY, answer, problem, problems
 from service.problems import FieldError, ProblemError, field_error, pointer_of
@@ -96,10 +96,7 @@ async def post_events(request: Request[Any, Any, Any]) -> Response[bytes]:
         request, "admin" if any(ev.type_name(e) in ev.CLAIM_TYPES for e in batch) else "write"
     )
     try:
-        async with pool(request).acquire() as conn:
-            appended = await store.append(
-                conn, batch, api_key_name=caller.name, project=request.app.state.projector
-            )
+        appended = await appender(request).append(batch, caller.name)
     except store.AppendError as error:
         path = ("$" + (f"[{error.index}]" if is_array else "")) + error.pointer.replace("/", ".")
         status = 409 if isinstance(error, store.IdempotencyConflict) else 422

@@ -4,17 +4,31 @@
 -- N+1 before N has committed. Released by COMMIT or ROLLBACK, never leaked.
 SELECT pg_advisory_xact_lock(7201940021)
 
--- log_head --
--- Under the lock: the last position and its time. recorded_at never goes backwards,
--- even if the clock does, so "known at K" and "as of P" always agree.
-SELECT coalesce(max(position), 0) AS position,
+-- group_lookups --
+-- Everything an append is checked against, in one round trip, by one statement after
+-- lock_log (a statement reads what was committed when it started: taken with the lock,
+-- it could miss the append that held the lock before). One row shape, told apart by
+-- `what`:
+-- 'head': the last position, and the time to record at: recorded_at never goes
+--         backwards, even if the clock does, so "known at K" and "as of P" agree;
+-- 'key': the stored events holding the group's idempotency keys (replay, or 409);
+-- 'entity': the person and org ids the log knows (an unknown id needs a name);
+-- 'event': the stored events the group's claims name.
+SELECT 'head' AS what, NULL AS id, NULL AS kind, NULL::uuid AS event_id,
+       coalesce(max(position), 0) AS position,
        greatest(clock_timestamp(), (SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1))
-           AS recorded_at
+           AS recorded_at,
+       NULL::bytea AS content_hash
 FROM events
-
--- find_by_idempotency_keys --
-SELECT idempotency_key, event_id, position, recorded_at, content_hash
+UNION ALL
+SELECT 'key', idempotency_key, NULL, event_id, position, recorded_at, content_hash
 FROM events WHERE idempotency_key = ANY($1::text[])
+UNION ALL
+SELECT 'entity', id, kind, NULL, NULL, NULL, NULL
+FROM entities WHERE (kind, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+UNION ALL
+SELECT 'event', NULL, NULL, event_id, NULL, NULL, NULL
+FROM events WHERE event_id = ANY($4::uuid[])
 
 -- events_after --
 SELECT position, event_id, type, schema_version, data::text AS data, status,
@@ -28,9 +42,6 @@ LIMIT $4
 SELECT position, event_id, type, schema_version, data::text AS data, status,
        source::text AS source, idempotency_key, fact_key, recorded_at
 FROM events WHERE event_id = $1
-
--- events_by_ids --
-SELECT event_id, type FROM events WHERE event_id = ANY($1::uuid[])
 
 -- head_position --
 SELECT coalesce(max(position), 0) FROM events
@@ -47,19 +58,22 @@ SELECT name, scope, created_at, revoked_at FROM api_keys ORDER BY name
 -- key_revoke --
 UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name
 
--- known_entities --
-SELECT kind, id FROM entities WHERE (kind, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-
--- insert_entities --
-INSERT INTO entities (kind, id, first_position)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-ON CONFLICT DO NOTHING
-
 -- insert_events --
--- One statement for the whole batch: unnest turns the column arrays back into rows,
--- which costs one round trip instead of one per event.
-INSERT INTO events (position, event_id, type, schema_version, data, status, source,
-                    idempotency_key, content_hash, fact_key, recorded_at, api_key_name)
-SELECT p, e, t, v, d::jsonb, s, src::jsonb, k, h, f, $11, $12
-FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[],
-            $7::text[], $8::text[], $9::bytea[], $10::text[]) AS u(p, e, t, v, d, s, src, k, h, f)
+-- One statement for the whole group: unnest turns the column arrays back into rows,
+-- which costs one round trip instead of one per event. api_key_name is an array too:
+-- the events of one group come from several requests, each with its own key. The ids
+-- new to the log go in by the same statement (a data-modifying WITH runs whether or not
+-- the outer query reads it), once each, with the position that first mentions them.
+-- ON CONFLICT DO NOTHING is only a backstop: under the lock, the store inserts only ids
+-- that group_lookups did not find.
+WITH new_events AS (
+    INSERT INTO events (position, event_id, type, schema_version, data, status, source,
+                        idempotency_key, content_hash, fact_key, api_key_name, recorded_at)
+    SELECT p, e, t, v, d::jsonb, s, src::jsonb, k, h, f, n, $12
+    FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[],
+                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[])
+        AS u(p, e, t, v, d, s, src, k, h, f, n)
+)
+INSERT INTO entities (kind, id, first_position)
+SELECT * FROM unnest($13::text[], $14::text[], $15::bigint[])
+ON CONFLICT DO NOTHING
