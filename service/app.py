@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
@@ -63,10 +66,13 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
         # One appender per process: concurrent POSTs are appended together (group commit).
         app.state.appender = Appender(app.state.pool, app.state.projector)
         app.state.appender.start()
+        warming = asyncio.create_task(_warm(app.state.pool, app.state.projector), name="hiring-news warm-up")
         log.info("ready", pool_max=settings.pool_max)
         try:
             yield
         finally:
+            warming.cancel()
+            await asyncio.wait([warming])
             # Appends what is queued before the pool closes under it.
             await app.state.appender.stop()
             if app.state.read_pool is not app.state.pool:
@@ -110,6 +116,19 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
     # Outside the router, so the 404s and 405s Litestar answers itself get the headers too.
     wrap(app, metrics)
     return app
+
+
+async def _warm(pool: asyncpg.Pool, projector: Projector) -> None:
+    """Fold the log in the background at start, so the first append need not (see Projector.warm)."""
+    started = time.perf_counter()
+    try:
+        async with pool.acquire() as conn:
+            position = await projector.warm(conn)
+    except (OSError, asyncpg.PostgresError) as error:
+        # Not fatal: the first append folds the log itself.
+        log.warning("projection warm-up failed", error=str(error))
+        return
+    log.info("projection warm", position=position, seconds=round(time.perf_counter() - started, 2))
 
 
 DESCRIPTION = """Who works where in the AI industry, from the news: an append-only event log with
