@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
 from datetime import date
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, Protocol, TypeAlias, cast
 
 import msgspec
 
@@ -40,6 +40,41 @@ from service.fold import (
 
 Standing: TypeAlias = Literal["member", "possible"]
 MinStatus: TypeAlias = Literal["rumor", "reported", "confirmed"]
+
+
+class Membership(Protocol):
+    """What the roster rules read of a membership row: a `MembershipRow` of the fold, or a
+    row read from the cache (`service.reads.Member`) with its sources as the JSON array
+    stored there, which a roster passes into its answer undecoded."""
+
+    @property
+    def person_id(self) -> str: ...
+    @property
+    def org_id(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def start_value(self) -> str | None: ...
+    @property
+    def start_earliest(self) -> date | None: ...
+    @property
+    def start_latest(self) -> date | None: ...
+    @property
+    def ended(self) -> bool: ...
+    @property
+    def end_earliest(self) -> date | None: ...
+    @property
+    def end_latest(self) -> date | None: ...
+    @property
+    def seg_from(self) -> date | None: ...
+    @property
+    def seg_until(self) -> date | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def sources(self) -> tuple[SourceRef, ...] | msgspec.Raw: ...
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,7 +190,7 @@ _LAST: Final = date.max
 # ---- memberships --------------------------------------------------------------------------
 
 
-def classify(row: MembershipRow, on: date) -> Standing | None:
+def classify(row: Membership, on: date) -> Standing | None:
     """Member if s2 <= t < e1; possible if s1 <= t < e2 and not member.
 
     An open start bound is infinite on its side, so a start with no latest day never makes
@@ -172,17 +207,17 @@ def classify(row: MembershipRow, on: date) -> Standing | None:
     return None
 
 
-def in_segment(row: MembershipRow, on: date) -> bool:
+def in_segment(row: Membership, on: date) -> bool:
     """Whether the role and title of this row are the ones held on that day."""
     return (row.seg_from is None or row.seg_from <= on) and (row.seg_until is None or on < row.seg_until)
 
 
-def counts(row: MembershipRow, min_status: MinStatus) -> bool:
+def counts(row: Membership, min_status: MinStatus) -> bool:
     """Whether a membership counts in rosters: live, and at least as sure as asked."""
     return row.status not in DEAD and STATUS_RANK[row.status] >= STATUS_RANK[min_status]
 
 
-def _start(row: MembershipRow) -> PartialDate:
+def _start(row: Membership) -> PartialDate:
     return PartialDate(value=row.start_value, earliest=row.start_earliest, latest=row.start_latest)
 
 
@@ -192,17 +227,19 @@ def _end(row: MembershipRow) -> PartialDate | None:
     return PartialDate(value=row.end_value, earliest=row.end_earliest, latest=row.end_latest)
 
 
-def _entry(row: MembershipRow, people: Mapping[str, PersonRow]) -> RosterEntry:
-    person = people.get(row.person_id)
+def _entry(row: Membership, names: Mapping[str, str | None]) -> RosterEntry:
     return RosterEntry(
         person_id=row.person_id,
-        name=None if person is None else person.name,
+        name=names.get(row.person_id),
         org_id=row.org_id,
         role=row.role,
         title=row.title,
         start=_start(row),
         status=row.status,
-        sources=row.sources,
+        # A row read from the cache holds its sources as the stored JSON (msgspec.Raw),
+        # passed through undecoded: it encodes as this tuple would, up to the order of keys
+        # and spacing, hence the cast.
+        sources=cast("tuple[SourceRef, ...]", row.sources),
     )
 
 
@@ -223,12 +260,13 @@ def roster(
     org_id: str,
     on: date,
     min_status: MinStatus,
-    membership_rows: Iterable[MembershipRow],
-    people: Mapping[str, PersonRow],
+    membership_rows: Iterable[Membership],
+    names: Mapping[str, str | None],
     org_ids: Set[str],
     as_of: int,
 ) -> Roster:
-    """Who is in the orgs of `org_ids` on a day (`roster_orgs` says which to pass)."""
+    """Who is in the orgs of `org_ids` on a day (`roster_orgs` says which to pass), named
+    from `names` (person id to name as of the position; an absent id has no name)."""
     members: list[RosterEntry] = []
     possible: list[RosterEntry] = []
     for row in membership_rows:
@@ -236,9 +274,9 @@ def roster(
             continue
         match classify(row, on):
             case "member":
-                members.append(_entry(row, people))
+                members.append(_entry(row, names))
             case "possible":
-                possible.append(_entry(row, people))
+                possible.append(_entry(row, names))
     return Roster(
         org_id=org_id,
         on=on,
@@ -419,6 +457,10 @@ def flows(
 # ---- replay -------------------------------------------------------------------------------
 
 
+def _names(people: Mapping[str, PersonRow]) -> dict[str, str | None]:
+    return {person_id: row.name for person_id, row in people.items()}
+
+
 def state_view(
     on: date,
     min_status: MinStatus,
@@ -432,10 +474,11 @@ def state_view(
     for row in membership_rows:
         by_org.setdefault(row.org_id, []).append(row)
     current, _ = _children(on, all_org_rows)
+    names = _names(people)
     orgs = []
     for org_id in sorted(current):
         version = current[org_id]
-        listed = roster(org_id, on, min_status, by_org.get(org_id, ()), people, {org_id}, as_of)
+        listed = roster(org_id, on, min_status, by_org.get(org_id, ()), names, {org_id}, as_of)
         orgs.append(
             OrgState(
                 org_id=org_id,
@@ -465,7 +508,7 @@ def answer_roster(
     org_ids = roster_orgs(org_id, on, state.all_org_rows(), include_suborgs)
     position = state.position if as_of is None else as_of
     rows = state.all_membership_rows()
-    return roster(org_id, on, min_status, rows, state.person_rows(), org_ids, position)
+    return roster(org_id, on, min_status, rows, _names(state.person_rows()), org_ids, position)
 
 
 def answer_org(state: State, org_id: str, on: date, as_of: int | None = None) -> OrgView | None:

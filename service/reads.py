@@ -9,7 +9,7 @@ the SQL answer equals the fold's, which the property tests check.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final
 
 import asyncpg
@@ -88,33 +88,59 @@ async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str
 # ---- the questions -------------------------------------------------------------------------
 
 
+class Member(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A membership row as the roster statement returns it: what the roster rules read
+    (`answers.Membership`), with its sources as stored."""
+
+    person_id: str
+    org_id: str
+    role: str
+    title: str | None
+    start_value: str | None
+    start_earliest: date | None
+    start_latest: date | None
+    ended: bool
+    end_earliest: date | None
+    end_latest: date | None
+    seg_from: date | None
+    seg_until: date | None
+    status: str
+    sources: msgspec.Raw
+
+
+_org_rows: Final = msgspec.json.Decoder(list[OrgRow])
+_members: Final = msgspec.json.Decoder(list[Member])
+_names: Final = msgspec.json.Decoder(dict[str, str | None])
+_ROSTER: Final = {
+    include: Q["roster"].replace("(:orgs)", f"({Q['roster_subtree' if include else 'roster_org']})")
+    for include in (False, True)
+}
+
+
 async def roster(
     conn: Conn,
     org_id: str,
     on: date,
-    as_of: int,
+    as_of: int | None,
+    known_at: datetime | None = None,
     *,
     include_suborgs: bool,
     min_status: answers.MinStatus,
-    checked: bool = False,
 ) -> answers.Roster:
-    """`checked`: the caller already knows the log mentioned the org by `as_of`."""
-    if not checked:
-        await _require(conn, "org", org_id, as_of)
-    query = Q["org_subtree_rows"] if include_suborgs else Q["org_rows_on"]
-    orgs = [org_row(r) for r in await conn.fetch(query, org_id, as_of, on)]
-    org_ids = answers.roster_orgs(org_id, on, orgs, include_suborgs)
-    rows: list[MembershipRow] = []
-    people: dict[str, PersonRow] = {}
-    if org_ids:
-        for record in await conn.fetch(Q["roster_rows"], sorted(org_ids), as_of, on):
-            values = dict(record.items())
-            name, aliases = values.pop("person_name"), values.pop("person_aliases")
-            row = membership(values)
-            rows.append(row)
-            if aliases is not None:
-                people[row.person_id] = PersonRow(row.person_id, name, _aliases.decode(aliases))
-    return answers.roster(org_id, on, min_status, rows, people, org_ids, as_of)
+    """Who is in an org on a day, as of `as_of` (capped at the head), or of the last
+    position recorded by `known_at`, or of the head: one statement, one round trip.
+
+    The sources are never decoded: each entry carries them as stored, into the answer.
+    """
+    record = await conn.fetchrow(_ROSTER[include_suborgs], org_id, as_of, known_at, on)
+    assert record is not None
+    position, known, org_rows, members, names = record
+    if not known:
+        raise UnknownId("org", org_id, position)
+    org_ids = answers.roster_orgs(org_id, on, _org_rows.decode(org_rows), include_suborgs)
+    return answers.roster(
+        org_id, on, min_status, _members.decode(members), _names.decode(names), org_ids, position
+    )
 
 
 async def org(conn: Conn, org_id: str, on: date, as_of: int) -> answers.OrgView:

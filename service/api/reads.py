@@ -69,6 +69,16 @@ async def reading(
     head read first, and rows that held at P never change, so statements read at
     different moments still agree. That saves two round trips a read.
     """
+    known_at = _known_at(as_of, known_at)
+    async with read_pool(request).acquire() as conn:
+        try:
+            yield conn, await reads.position(conn, as_of, known_at, about)
+        except reads.UnknownId as error:
+            raise ProblemError(404, str(error)) from None
+
+
+def _known_at(as_of: int | None, known_at: datetime | None) -> datetime | None:
+    """known_at, in UTC when it names no offset; a 400 with as_of too."""
     if as_of is not None and known_at is not None:
         raise ProblemError(
             400,
@@ -79,12 +89,8 @@ async def reading(
             ],
         )
     if known_at is not None and known_at.tzinfo is None:
-        known_at = known_at.replace(tzinfo=UTC)
-    async with read_pool(request).acquire() as conn:
-        try:
-            yield conn, await reads.position(conn, as_of, known_at, about)
-        except reads.UnknownId as error:
-            raise ProblemError(404, str(error)) from None
+        return known_at.replace(tzinfo=UTC)
+    return known_at
 
 
 def answer(request: Request[Any, Any, Any], body: Any, as_of: int) -> Response[bytes]:
@@ -158,17 +164,22 @@ async def get_roster(
     ] = None,
     min_status: MinStatus = "reported",
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at, ("org", org_id)) as (conn, position):
-        roster = await reads.roster(
-            conn,
-            org_id,
-            on or _today(),
-            position,
-            include_suborgs=include == "suborgs",
-            min_status=min_status,
-            checked=True,
-        )
-    return answer(request, roster, position)
+    # One statement resolves the position, checks the org and reads the rows.
+    when = _known_at(as_of, known_at)
+    async with read_pool(request).acquire() as conn:
+        try:
+            roster = await reads.roster(
+                conn,
+                org_id,
+                on or _today(),
+                as_of,
+                when,
+                include_suborgs=include == "suborgs",
+                min_status=min_status,
+            )
+        except reads.UnknownId as error:
+            raise ProblemError(404, str(error)) from None
+    return answer(request, roster, roster.as_of)
 
 
 @get(

@@ -24,6 +24,81 @@ SELECT asked.position,
        ) AS known
 FROM asked
 
+-- roster --
+-- A whole roster in one round trip: the position (as in read_position), whether the log
+-- had mentioned the org by then (for the 404), the org's rows on D as of P, and its
+-- membership rows with each person's name as of P, as JSON for one decode.
+-- $1 org, $2 as_of, $3 known_at, $4 the day. `:orgs` is the block roster_org or
+-- roster_subtree, put in by service/reads.py: two statements, so that each keeps one
+-- generic plan (a recursive CTE gated by a parameter has PostgreSQL plan every call anew,
+-- which costs more than running it).
+WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
+asked AS (
+    SELECT CASE
+        WHEN $3::timestamptz IS NOT NULL
+            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $3::timestamptz)
+        ELSE least(coalesce($2::bigint, head.position), head.position)
+    END AS position
+    FROM head
+),
+orgs AS (:orgs),
+members AS (
+    -- One GiST probe per org. OFFSET 0 keeps the subquery apart, so that the org is a
+    -- parameter of the probe rather than a join the planner may turn inside out.
+    SELECT m.*
+    FROM asked, (SELECT DISTINCT org_id FROM orgs) AS o
+    CROSS JOIN LATERAL (
+        SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
+               end_earliest, end_latest, seg_from, seg_until, status, sources
+        FROM membership_rows
+        WHERE org_id = o.org_id AND positions @> asked.position AND valid @> $4::date
+        OFFSET 0
+    ) AS m
+),
+named AS (
+    -- The members' names as of P: one scan of the person_id B-tree for them all.
+    SELECT person_id, name FROM person_rows, asked
+    WHERE person_id = ANY (ARRAY(SELECT person_id FROM members)) AND positions @> asked.position
+)
+SELECT asked.position,
+       EXISTS (
+           SELECT 1 FROM entities WHERE kind = 'org' AND id = $1 AND first_position <= asked.position
+       ) AS known,
+       (SELECT coalesce(json_agg(orgs), '[]') FROM orgs) AS orgs,
+       -- Arrays in the field order of service.reads.Member; the sources go out as stored.
+       (SELECT coalesce(json_agg(json_build_array(
+                   person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
+                   end_earliest, end_latest, seg_from, seg_until, status, sources
+               )), '[]')
+        FROM members) AS members,
+       -- Names apart, as one object, not joined to the rows: for a join of two CTEs the
+       -- planner, knowing neither's size, may compare every row with every other.
+       (SELECT coalesce(json_object_agg(person_id, name), '{}') FROM named) AS names
+FROM asked
+
+-- roster_org --
+-- The org's own rows on D as of P. An org has few versions: OFFSET 0 keeps the range
+-- conditions out of its index scan, since the planner, not knowing P, might as well scan
+-- every org of the day through org_rows_parent.
+SELECT o.org_id, o.name, o.kind, o.parent_id, o.valid_from, o.valid_until, o.ended
+FROM asked, (SELECT * FROM org_rows WHERE org_id = $1 OFFSET 0) AS o
+WHERE o.positions @> asked.position AND o.valid @> $4::date
+
+-- roster_subtree --
+-- The org and everything below it on D as of P, each org's children by parent_id alone
+-- (OFFSET 0, as above); UNION (not ALL) stops on a cycle.
+WITH RECURSIVE tree AS (
+    SELECT o.org_id, o.name, o.kind, o.parent_id, o.valid_from, o.valid_until, o.ended
+    FROM asked, (SELECT * FROM org_rows WHERE org_id = $1 OFFSET 0) AS o
+    WHERE o.positions @> asked.position AND o.valid @> $4::date
+    UNION
+    SELECT o.org_id, o.name, o.kind, o.parent_id, o.valid_from, o.valid_until, o.ended
+    FROM asked, tree
+    CROSS JOIN LATERAL (SELECT * FROM org_rows WHERE parent_id = tree.org_id OFFSET 0) AS o
+    WHERE o.positions @> asked.position AND o.valid @> $4::date
+)
+SELECT * FROM tree
+
 -- org_subtree_rows --
 -- The org and everything below it on D as of P; UNION (not ALL) stops on a cycle.
 WITH RECURSIVE tree AS (
@@ -36,11 +111,6 @@ WITH RECURSIVE tree AS (
 )
 SELECT * FROM tree
 
--- org_rows_on --
--- Just the org on D as of P: a roster without sub-orgs needs no more than that.
-SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
-FROM org_rows WHERE org_id = $1 AND positions @> $2::bigint AND valid @> $3::date
-
 -- org_rows_of --
 SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
 FROM org_rows WHERE org_id = $1 AND positions @> $2::bigint
@@ -48,20 +118,6 @@ FROM org_rows WHERE org_id = $1 AND positions @> $2::bigint
 -- all_org_rows --
 SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
 FROM org_rows WHERE positions @> $1::bigint
-
--- roster_rows --
--- With each member's name and aliases as of P, so a roster costs one round trip here.
-SELECT m.*, p.name AS person_name, p.aliases::text AS person_aliases FROM unnest($1::text[]) AS o(id)
-CROSS JOIN LATERAL (
-    SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
-           end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key,
-           sources::text AS sources
-    FROM membership_rows
-    WHERE org_id = o.id AND positions @> $2::bigint AND valid @> $3::date
-) AS m
-LEFT JOIN LATERAL (
-    SELECT name, aliases FROM person_rows WHERE person_id = m.person_id AND positions @> $2::bigint
-) AS p ON true
 
 -- all_membership_rows_on --
 SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,

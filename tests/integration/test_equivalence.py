@@ -108,15 +108,22 @@ async def append_in_batches(conn: Any, events: list[ev.Event], sizes: list[int])
             stored += [a.event_id for a in appended]
 
 
-async def sql_answer(conn: Any, call: Any) -> bytes | None:
+def as_json(answer: Any) -> Any:
+    """An answer as the JSON value it encodes to. Rosters pass their sources through as
+    the cache stores them, so the two sides agree as JSON, not byte for byte (the order
+    of keys and the spacing inside `sources` differ)."""
+    return msgspec.json.decode(msgspec.json.encode(answer))
+
+
+async def sql_answer(conn: Any, call: Any) -> Any:
     try:
-        return msgspec.json.encode(await call)
+        return as_json(await call)
     except reads.UnknownId:
         return None
 
 
-def fold_answer(found: Any) -> bytes | None:
-    return None if found is None else msgspec.json.encode(found)
+def fold_answer(found: Any) -> Any:
+    return None if found is None else as_json(found)
 
 
 async def compare(conn: Any, records: list[Recorded], data: st.DataObject, days: list[date]) -> None:
