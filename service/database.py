@@ -57,11 +57,26 @@ def server_settings(schema: str | None) -> dict[str, str]:
     return settings
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """A pooled connection's reset on release: nothing beyond the rollback asyncpg does.
+
+    asyncpg's default reset sends one more query on every release (unlock every
+    advisory lock, close cursors, unlisten, reset settings): a round trip per request.
+    None of it can be left over here: pooled connections only take transaction-scoped
+    locks, open no cursor outside a transaction, never listen and never SET; an open
+    transaction is still rolled back by asyncpg before this is called.
+    """
+
+
 async def create_pool(
     dsn: str, *, schema: str | None = None, min_size: int = 2, max_size: int = 10
 ) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, server_settings=server_settings(schema)
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings=server_settings(schema),
+        reset=keep_session,
     )
     assert pool is not None
     return pool
