@@ -35,7 +35,8 @@ async def test_the_pool_skips_the_reset_query(pg_dsn: str, schema: str) -> None:
     try:
         async with pool.acquire() as conn:
             # asyncpg counts the queries a connection ran (to recycle it after max_queries).
-            protocol: Any = conn._con._protocol
+            proxy: Any = conn
+            protocol = proxy._con._protocol
             before = protocol.queries_count
         async with pool.acquire() as conn:
             # Only our own query counted since: nothing ran on release.
