@@ -56,9 +56,15 @@ members AS (
     ) AS m
 ),
 named AS (
-    -- The members' names as of P: one scan of the person_id B-tree for them all.
-    SELECT person_id, name FROM person_rows, asked
-    WHERE person_id = ANY (ARRAY(SELECT person_id FROM members)) AND positions @> asked.position
+    -- Each member's name as of P: a B-tree probe per person, OFFSET 0 as above. Not
+    -- `person_id = ANY (array)`: without statistics the planner scans every person for it.
+    SELECT p.person_id, p.name
+    FROM asked, (SELECT DISTINCT person_id FROM members) AS m
+    CROSS JOIN LATERAL (
+        SELECT person_id, name FROM person_rows
+        WHERE person_id = m.person_id AND positions @> asked.position
+        OFFSET 0
+    ) AS p
 )
 SELECT asked.position,
        EXISTS (
