@@ -7,8 +7,8 @@ indexed SELECT on the service's own membership cache (the GiST index on org_id,
 positions, valid) and returns the rows as JSON: what a roster costs at the least.
 
 `python -m bench.ceiling_app --port P` with DATABASE_URL set; one uvicorn process, the
-same server settings as `hiring-news serve`, the same pool size (HIRING_NEWS_POOL_MIN /
-HIRING_NEWS_POOL_MAX, 2 / 10).
+same server settings as `hiring-news serve`, the same pool (size from HIRING_NEWS_POOL_MIN /
+HIRING_NEWS_POOL_MAX, 2 / 10; no reset query on release).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any, Final
 import asyncpg
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+
+from service.database import keep_session
 
 TABLE: Final = """
 CREATE TABLE IF NOT EXISTS ceiling_events (
@@ -168,6 +170,9 @@ def create_app(dsn: str) -> Litestar:
             min_size=int(os.environ.get("HIRING_NEWS_POOL_MIN") or 2),
             max_size=int(os.environ.get("HIRING_NEWS_POOL_MAX") or 10),
             server_settings=settings,
+            # The service's pool skips asyncpg's reset query on release; so does the
+            # ceiling, or the ratio would measure a pool setting instead of the work.
+            reset=keep_session,
         )
         try:
             yield
