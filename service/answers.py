@@ -81,13 +81,15 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every answer shape."""
 
 
-class PartialDate(Answer, frozen=True, kw_only=True):
+# Rosters make a PartialDate and a RosterEntry per member: leaves holding no cycles, which
+# the garbage collector need not track (as fold.SourceRef).
+class PartialDate(Answer, frozen=True, kw_only=True, gc=False):
     value: str | None
     earliest: date | None
     latest: date | None
 
 
-class RosterEntry(Answer, frozen=True, kw_only=True):
+class RosterEntry(Answer, frozen=True, kw_only=True, gc=False):
     person_id: str
     name: str | None
     org_id: str

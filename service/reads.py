@@ -90,7 +90,7 @@ async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str
 
 class Member(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """A membership row as the roster statement returns it: what the roster rules read
-    (`answers.Membership`), with its sources as stored."""
+    (`answers.Membership`), with its sources as stored, and the person's name as of P."""
 
     person_id: str
     org_id: str
@@ -106,11 +106,11 @@ class Member(msgspec.Struct, frozen=True, array_like=True, gc=False):
     seg_until: date | None
     status: str
     sources: msgspec.Raw
+    name: str | None
 
 
 _org_rows: Final = msgspec.json.Decoder(list[OrgRow])
 _members: Final = msgspec.json.Decoder(list[Member])
-_names: Final = msgspec.json.Decoder(dict[str, str | None])
 _ROSTER: Final = {
     include: Q["roster"].replace("(:orgs)", f"({Q['roster_subtree' if include else 'roster_org']})")
     for include in (False, True)
@@ -134,13 +134,13 @@ async def roster(
     """
     record = await conn.fetchrow(_ROSTER[include_suborgs], org_id, as_of, known_at, on)
     assert record is not None
-    position, known, org_rows, members, names = record
+    position, known, org_rows, members = record
     if not known:
         raise UnknownId("org", org_id, position)
     org_ids = answers.roster_orgs(org_id, on, _org_rows.decode(org_rows), include_suborgs)
-    return answers.roster(
-        org_id, on, min_status, _members.decode(members), _names.decode(names), org_ids, position
-    )
+    rows = _members.decode(members)
+    names = {row.person_id: row.name for row in rows}
+    return answers.roster(org_id, on, min_status, rows, names, org_ids, position)
 
 
 async def org(conn: Conn, org_id: str, on: date, as_of: int) -> answers.OrgView:

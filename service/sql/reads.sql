@@ -27,7 +27,7 @@ FROM asked
 -- roster --
 -- A whole roster in one round trip: the position (as in read_position), whether the log
 -- had mentioned the org by then (for the 404), the org's rows on D as of P, and its
--- membership rows with each person's name as of P, as JSON for one decode.
+-- membership rows with each person's name as of P, as JSON for one decode each.
 -- $1 org, $2 as_of, $3 known_at, $4 the day. `:orgs` is the block roster_org or
 -- roster_subtree, put in by service/reads.py: two statements, so that each keeps one
 -- generic plan (a recursive CTE gated by a parameter has PostgreSQL plan every call anew,
@@ -54,32 +54,22 @@ members AS (
         WHERE org_id = o.org_id AND positions @> asked.position AND valid @> $4::date
         OFFSET 0
     ) AS m
-),
-named AS (
-    -- Each member's name as of P: a B-tree probe per person, OFFSET 0 as above. Not
-    -- `person_id = ANY (array)`: without statistics the planner scans every person for it.
-    SELECT p.person_id, p.name
-    FROM asked, (SELECT DISTINCT person_id FROM members) AS m
-    CROSS JOIN LATERAL (
-        SELECT person_id, name FROM person_rows
-        WHERE person_id = m.person_id AND positions @> asked.position
-        OFFSET 0
-    ) AS p
 )
 SELECT asked.position,
        EXISTS (
            SELECT 1 FROM entities WHERE kind = 'org' AND id = $1 AND first_position <= asked.position
        ) AS known,
        (SELECT coalesce(json_agg(orgs), '[]') FROM orgs) AS orgs,
-       -- Arrays in the field order of service.reads.Member; the sources go out as stored.
+       -- Arrays in the field order of service.reads.Member; the sources go out as stored,
+       -- and each person's name as of P comes from a B-tree probe per row (a subquery per
+       -- row leaves the planner no join to get wrong, as it may for two CTEs it cannot size).
        (SELECT coalesce(json_agg(json_build_array(
                    person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
-                   end_earliest, end_latest, seg_from, seg_until, status, sources
+                   end_earliest, end_latest, seg_from, seg_until, status, sources,
+                   (SELECT name FROM person_rows AS p
+                    WHERE p.person_id = members.person_id AND p.positions @> asked.position)
                )), '[]')
-        FROM members) AS members,
-       -- Names apart, as one object, not joined to the rows: for a join of two CTEs the
-       -- planner, knowing neither's size, may compare every row with every other.
-       (SELECT coalesce(json_object_agg(person_id, name), '{}') FROM named) AS names
+        FROM members) AS members
 FROM asked
 
 -- roster_org --
