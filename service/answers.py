@@ -77,6 +77,15 @@ class Membership(Protocol):
     def sources(self) -> tuple[SourceRef, ...] | msgspec.Raw: ...
 
 
+class Career(Membership, Protocol):
+    """What a timeline reads besides: which fact a row states, and its end's own words."""
+
+    @property
+    def fact_key(self) -> str: ...
+    @property
+    def end_value(self) -> str | None: ...
+
+
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
     """Base of every answer shape."""
 
@@ -223,7 +232,7 @@ def _start(row: Membership) -> PartialDate:
     return PartialDate(value=row.start_value, earliest=row.start_earliest, latest=row.start_latest)
 
 
-def _end(row: MembershipRow) -> PartialDate | None:
+def _end(row: Career) -> PartialDate | None:
     if not row.ended:
         return None
     return PartialDate(value=row.end_value, earliest=row.end_earliest, latest=row.end_latest)
@@ -299,11 +308,10 @@ def roster_orgs(
     return frozenset({org_id}) if exists else frozenset()
 
 
-def timeline(
-    person_id: str, person_row: PersonRow | None, membership_rows: Iterable[MembershipRow], as_of: int
-) -> Timeline:
-    """A career: one entry per stint, with its last role, in start order."""
-    stints: dict[tuple[str, str, str | None, date | None, date | None], list[MembershipRow]] = {}
+def timeline(person_id: str, name: str | None, membership_rows: Iterable[Career], as_of: int) -> Timeline:
+    """A career: one entry per stint, with its last role, in start order; `name` is the
+    person's as of the position."""
+    stints: dict[tuple[str, str, str | None, date | None, date | None], list[Career]] = {}
     for row in membership_rows:
         if row.person_id == person_id:
             key = (row.org_id, row.fact_key, row.start_value, row.start_earliest, row.start_latest)
@@ -320,19 +328,14 @@ def timeline(
                 start=_start(last),
                 end=_end(last),
                 status=last.status,
-                sources=last.sources,
+                sources=cast("tuple[SourceRef, ...]", last.sources),  # as in _entry
                 roles=[
                     RoleSpan(role=r.role, title=r.title, since=r.seg_from, until=r.seg_until)
                     for r in segments
                 ],
             )
         )
-    return Timeline(
-        person_id=person_id,
-        name=None if person_row is None else person_row.name,
-        as_of=as_of,
-        memberships=entries,
-    )
+    return Timeline(person_id=person_id, name=name, as_of=as_of, memberships=entries)
 
 
 # ---- orgs ---------------------------------------------------------------------------------
@@ -525,7 +528,9 @@ def answer_timeline(state: State, person_id: str, as_of: int | None = None) -> T
     if person_id not in state.people:
         return None
     position = state.position if as_of is None else as_of
-    return timeline(person_id, state.person_row(person_id), state.membership_rows(person_id), position)
+    person = state.person_row(person_id)
+    name = None if person is None else person.name
+    return timeline(person_id, name, state.membership_rows(person_id), position)
 
 
 def answer_flows(

@@ -73,9 +73,12 @@ async def position(
     return int(row["position"])
 
 
-async def _require(conn: Conn, kind: str, ident: str, as_of: int) -> None:
-    if not await conn.fetchval(Q["entity_known"], kind, ident, as_of):
-        raise UnknownId(kind, ident, as_of)
+async def _require(conn: Conn, kind: str, idents: list[str], as_of: int) -> None:
+    """UnknownId for the first of `idents` the log had not mentioned by `as_of`."""
+    known = set(await conn.fetchval(Q["entities_known"], kind, idents, as_of))
+    for ident in idents:
+        if ident not in known:
+            raise UnknownId(kind, ident, as_of)
 
 
 async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str, PersonRow]:
@@ -143,8 +146,11 @@ async def roster(
     return answers.roster(org_id, on, min_status, rows, names, org_ids, position)
 
 
+# An org the log had not mentioned by P has no rows as of P, so `org` and `tree` need no
+# check of their own: no rows is no answer, the 404.
+
+
 async def org(conn: Conn, org_id: str, on: date, as_of: int) -> answers.OrgView:
-    await _require(conn, "org", org_id, as_of)
     rows = [org_row(r) for r in await conn.fetch(Q["org_rows_of"], org_id, as_of)]
     view = answers.org_view(org_id, on, rows, as_of)
     if view is None:
@@ -153,7 +159,6 @@ async def org(conn: Conn, org_id: str, on: date, as_of: int) -> answers.OrgView:
 
 
 async def tree(conn: Conn, org_id: str, on: date, as_of: int) -> answers.Tree:
-    await _require(conn, "org", org_id, as_of)
     versions = [org_row(r) for r in await conn.fetch(Q["org_rows_of"], org_id, as_of)]
     below = [org_row(r) for r in await conn.fetch(Q["org_subtree_rows"], org_id, as_of, on)]
     found = answers.tree(org_id, on, versions + [r for r in below if r.org_id != org_id], as_of)
@@ -162,18 +167,47 @@ async def tree(conn: Conn, org_id: str, on: date, as_of: int) -> answers.Tree:
     return found
 
 
-async def timeline(conn: Conn, person_id: str, as_of: int) -> answers.Timeline:
-    await _require(conn, "person", person_id, as_of)
-    rows = [membership(r) for r in await conn.fetch(Q["person_membership_rows"], person_id, as_of)]
-    people = await _people(conn, [person_id], as_of)
-    return answers.timeline(person_id, people.get(person_id), rows, as_of)
+class Stint(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A membership row as the timeline statement returns it (`answers.Career`), with its
+    sources as stored."""
+
+    person_id: str
+    org_id: str
+    role: str
+    title: str | None
+    start_value: str | None
+    start_earliest: date | None
+    start_latest: date | None
+    ended: bool
+    end_value: str | None
+    end_earliest: date | None
+    end_latest: date | None
+    seg_from: date | None
+    seg_until: date | None
+    status: str
+    fact_key: str
+    sources: msgspec.Raw
+
+
+_stints: Final = msgspec.json.Decoder(list[Stint])
+
+
+async def timeline(
+    conn: Conn, person_id: str, as_of: int | None, known_at: datetime | None = None
+) -> answers.Timeline:
+    """A career as of a position (as for `roster`): one statement, sources never decoded."""
+    record = await conn.fetchrow(Q["timeline"], person_id, as_of, known_at)
+    assert record is not None
+    position, known, name, rows = record
+    if not known:
+        raise UnknownId("person", person_id, position)
+    return answers.timeline(person_id, name, _stints.decode(rows), position)
 
 
 async def flows(
     conn: Conn, from_id: str, to_id: str, since: date | None, until: date | None, as_of: int
 ) -> answers.Flows:
-    await _require(conn, "org", from_id, as_of)
-    await _require(conn, "org", to_id, as_of)
+    await _require(conn, "org", [from_id, to_id], as_of)
     orgs = [org_row(r) for r in await conn.fetch(Q["all_org_rows"], as_of)]
     moves = [move_row(r) for r in await conn.fetch(Q["all_move_rows"], as_of)]
     return answers.flows(from_id, to_id, since, until, moves, orgs, as_of)

@@ -238,9 +238,13 @@ async def list_people(
 async def get_timeline(
     request: Request[Any, Any, Any], person_id: PersonId, known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at) as (conn, position):
-        found = await reads.timeline(conn, person_id, position)
-    return answer(request, found, position)
+    when = _known_at(as_of, known_at)
+    async with read_pool(request).acquire() as conn:
+        try:
+            found = await reads.timeline(conn, person_id, as_of, when)
+        except reads.UnknownId as error:
+            raise ProblemError(404, str(error)) from None
+    return answer(request, found, found.as_of)
 
 
 @get(

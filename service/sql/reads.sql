@@ -2,8 +2,14 @@
 -- probe on (id, positions, valid); lists of ids go through unnest + LATERAL so that each
 -- id is its own probe (GiST cannot search `= ANY(array)` itself).
 
--- entity_known --
-SELECT EXISTS (SELECT 1 FROM entities WHERE kind = $1 AND id = $2 AND first_position <= $3)
+-- entities_known --
+-- Which of the ids $2 the log had mentioned by position $3: a primary-key probe each
+-- (OFFSET 0: see `members` in roster).
+SELECT coalesce(array_agg(e.id), '{}')
+FROM unnest($2::text[]) AS i(id)
+CROSS JOIN LATERAL (
+    SELECT id FROM entities WHERE kind = $1 AND id = i.id AND first_position <= $3 OFFSET 0
+) AS e
 
 -- read_position --
 -- One round trip for where a read stands: the position asked (as_of, capped at the
@@ -95,6 +101,35 @@ WITH RECURSIVE tree AS (
 )
 SELECT * FROM tree
 
+-- timeline --
+-- A career in one round trip: the position (as in read_position), whether the log had
+-- mentioned the person by then (for the 404), their name and every membership row of
+-- theirs as of P, as JSON for one decode. $1 person, $2 as_of, $3 known_at. A career has
+-- few rows: OFFSET 0 keeps the range condition out of the person_id B-tree scan, which
+-- the planner, not knowing P, might leave for the GiST index on positions.
+WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
+asked AS (
+    SELECT CASE
+        WHEN $3::timestamptz IS NOT NULL
+            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $3::timestamptz)
+        ELSE least(coalesce($2::bigint, head.position), head.position)
+    END AS position
+    FROM head
+)
+SELECT asked.position,
+       EXISTS (
+           SELECT 1 FROM entities WHERE kind = 'person' AND id = $1 AND first_position <= asked.position
+       ) AS known,
+       (SELECT name FROM person_rows WHERE person_id = $1 AND positions @> asked.position) AS name,
+       -- Arrays in the field order of service.reads.Stint; the sources go out as stored.
+       (SELECT coalesce(json_agg(json_build_array(
+                   person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
+                   end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key, sources
+               )), '[]')
+        FROM (SELECT * FROM membership_rows WHERE person_id = $1 OFFSET 0) AS m
+        WHERE m.positions @> asked.position) AS rows
+FROM asked
+
 -- org_subtree_rows --
 -- The org and everything below it on D as of P; UNION (not ALL) stops on a cycle.
 WITH RECURSIVE tree AS (
@@ -120,12 +155,6 @@ SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest
        end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key,
        sources::text AS sources
 FROM membership_rows WHERE positions @> $1::bigint AND valid @> $2::date
-
--- person_membership_rows --
-SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
-       end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key,
-       sources::text AS sources
-FROM membership_rows WHERE person_id = $1 AND positions @> $2::bigint
 
 -- person_rows_of --
 SELECT p.* FROM unnest($1::text[]) AS i(id)

@@ -135,3 +135,18 @@ async def test_known_at_and_suborgs(conn: asyncpg.Connection) -> None:
     assert [e["person_id"] for e in found["members"]] == ["alexandr-wang", "ruoming-pang"]
     alone = await roster(conn, "meta", known_at=later)
     assert [e["person_id"] for e in alone["members"]] == ["alexandr-wang"]
+
+
+async def test_a_timeline_is_one_statement_and_a_person_unknown_then_is_a_404(
+    conn: asyncpg.Connection,
+) -> None:
+    await history(conn)
+    statements = counting(conn)
+    with pytest.raises(reads.UnknownId, match="no person 'ruoming-pang' in the log as of position 3"):
+        await reads.timeline(conn, "ruoming-pang", 3)
+    found = msgspec.json.decode(msgspec.json.encode(await reads.timeline(conn, "ruoming-pang", None)))
+    assert await count(statements) == 2
+    assert (found["name"], found["as_of"]) == ("Ruoming Pang", 5)
+    [stint] = found["memberships"]
+    assert (stint["org_id"], stint["start"]["value"], stint["end"]) == ("msl", "2025-07-01", None)
+    assert [source["position"] for source in stint["sources"]] == [4]
