@@ -91,9 +91,10 @@ async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str
 # ---- the questions -------------------------------------------------------------------------
 
 
-class Member(msgspec.Struct, frozen=True, array_like=True, gc=False):
+class Member(msgspec.Struct, array_like=True, gc=False):
     """A membership row as the roster statement returns it: what the roster rules read
-    (`answers.Membership`), with its sources as stored, and the person's name as of P."""
+    (`answers.Membership`), the person's name as of P, and the sources as stored, which
+    arrive apart and are set once decoded."""
 
     person_id: str
     org_id: str
@@ -108,8 +109,8 @@ class Member(msgspec.Struct, frozen=True, array_like=True, gc=False):
     seg_from: date | None
     seg_until: date | None
     status: str
-    sources: msgspec.Raw
     name: str | None
+    sources: msgspec.Raw = msgspec.Raw(b"[]")
 
 
 _org_rows: Final = msgspec.json.Decoder(list[OrgRow])
@@ -137,11 +138,13 @@ async def roster(
     """
     record = await conn.fetchrow(_ROSTER[include_suborgs], org_id, as_of, known_at, on)
     assert record is not None
-    position, known, org_rows, members = record
+    position, known, org_rows, members, sources = record
     if not known:
         raise UnknownId("org", org_id, position)
     org_ids = answers.roster_orgs(org_id, on, _org_rows.decode(org_rows), include_suborgs)
     rows = _members.decode(members)
+    for row, stored in zip(rows, sources, strict=True):
+        row.sources = msgspec.Raw(stored)
     names = {row.person_id: row.name for row in rows}
     return answers.roster(org_id, on, min_status, rows, names, org_ids, position)
 

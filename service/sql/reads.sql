@@ -66,17 +66,21 @@ SELECT asked.position,
            SELECT 1 FROM entities WHERE kind = 'org' AND id = $1 AND first_position <= asked.position
        ) AS known,
        (SELECT coalesce(json_agg(orgs), '[]') FROM orgs) AS orgs,
-       -- Arrays in the field order of service.reads.Member; the sources go out as stored,
-       -- and each person's name as of P comes from a B-tree probe per row (a subquery per
-       -- row leaves the planner no join to get wrong, as it may for two CTEs it cannot size).
-       (SELECT coalesce(json_agg(json_build_array(
-                   person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
-                   end_earliest, end_latest, seg_from, seg_until, status, sources,
-                   (SELECT name FROM person_rows AS p
-                    WHERE p.person_id = members.person_id AND p.positions @> asked.position)
-               )), '[]')
-        FROM members) AS members
-FROM asked
+       rows.members, rows.sources
+FROM asked, LATERAL (
+    -- Arrays in the field order of service.reads.Member, each person's name as of P by a
+    -- B-tree probe per row (a subquery per row leaves the planner no join to get wrong, as
+    -- it may for two CTEs it cannot size). The sources go out as stored, in an array of
+    -- their own, in the same order (one aggregation): decoding the rows never scans them.
+    SELECT coalesce(json_agg(json_build_array(
+               person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
+               end_earliest, end_latest, seg_from, seg_until, status,
+               (SELECT name FROM person_rows AS p
+                WHERE p.person_id = members.person_id AND p.positions @> asked.position)
+           )), '[]') AS members,
+           coalesce(array_agg(sources::text), '{}') AS sources
+    FROM members
+) AS rows
 
 -- roster_org --
 -- The org's own rows on D as of P. An org has few versions: OFFSET 0 keeps the range
