@@ -4,6 +4,10 @@ Every question is asked "on D as of P": the SQL fetches the rows that held at po
 P and speak of day D (one GiST probe per org or person), and `service.answers` turns
 them into the answer, with the very functions that answer the pure fold. That is why
 the SQL answer equals the fold's, which the property tests check.
+
+Rosters and careers, the reads asked most, are one statement each: position, id check
+and rows in one round trip, the rows as JSON for one decode, and their sources passed
+into the answer as the cache stores them, never decoded.
 """
 
 from __future__ import annotations
