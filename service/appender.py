@@ -89,8 +89,8 @@ class Appender:
         try:
             while await self._queued():
                 try:
-                    # One connection for as long as requests keep coming: giving it back
-                    # to the pool after each group would cost a reset round trip each time.
+                    # One connection for as long as requests keep coming: there is no
+                    # need to go back to the pool between groups.
                     async with self._pool.acquire() as conn:
                         while self._queue:
                             group = self._take()
