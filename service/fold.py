@@ -692,7 +692,7 @@ class State:
                 if claim.status_position == claim.rec.position:
                     # A new appointment can only turn a lead held on its day into member:
                     # whoever's (still valid) rows hold no lead there that day keeps them.
-                    holders = {p for p in holders if self._may_lead(p, d.org_id, claim.at)}
+                    holders = {p for p in holders if self._may_hold(p, d.org_id, claim.at, lead=True)}
                 people |= holders
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
                 # A parent only matters to careers through a left cascading down from an
@@ -716,7 +716,7 @@ class State:
                     # carried-over stints are too), and stints after it through a left
                     # from above that no longer finds the org.
                     above = self._leavers_in(self.ever_above(d.org_id))
-                    inside = {p for p in inside if p in above or self._may_be_in(p, d.org_id, claim.at)}
+                    inside = {p for p in inside if p in above or self._may_hold(p, d.org_id, claim.at)}
                 people |= inside
                 people |= self._people_in(below - carried) & self._leavers_in(
                     self.ever_above(d.org_id) | carried
@@ -741,24 +741,26 @@ class State:
     def _leads_in(self, orgs: set[str]) -> set[str]:
         return {p for o in orgs for p in self._org_leads.get(o, ())}
 
-    def _may_lead(self, person_id: str, org_id: str, day: date) -> bool:
-        rows = self._career_rows.get(person_id)
-        if rows is None:
-            return True  # not derived since their last change: no rows to rule it out
-        return any(
-            row.org_id == org_id
-            and row.role == "lead"
-            and (row.seg_from is None or row.seg_from <= day)
-            and (row.seg_until is None or day < row.seg_until)
-            and _row_begins(row) <= day < _row_ends(row)
-            for row in rows
-        )
-
-    def _may_be_in(self, person_id: str, org_id: str, day: date) -> bool:
+    def _may_hold(self, person_id: str, org_id: str, day: date, *, lead: bool = False) -> bool:
+        """Whether the person's rows as derived have a stint in the org open on a day
+        (holding its lead then, with `lead`); True when they are not derived since their
+        last change, since there are then no rows to rule it out."""
         rows = self._career_rows.get(person_id)
         if rows is None:
             return True
-        return any(row.org_id == org_id and _row_begins(row) <= day < _row_ends(row) for row in rows)
+        return any(
+            row.org_id == org_id
+            and _row_begins(row) <= day < _row_ends(row)
+            and (
+                not lead
+                or (
+                    row.role == "lead"
+                    and (row.seg_from is None or row.seg_from <= day)
+                    and (row.seg_until is None or day < row.seg_until)
+                )
+            )
+            for row in rows
+        )
 
     def _leavers_in(self, orgs: Iterable[str]) -> set[str]:
         return {p for o in orgs for p in self._org_leavers.get(o, ())}
