@@ -61,6 +61,15 @@ def move_row(record: asyncpg.Record) -> MoveRow:
 # ---- positions -----------------------------------------------------------------------------
 
 
+def _asking(statement: str) -> str:
+    """A statement with the CTEs that say which position it reads at (`asked` in reads.sql)."""
+    return statement.replace("WITH :asked", "WITH " + Q["asked"])
+
+
+_READ_POSITION: Final = _asking(Q["read_position"])
+_TIMELINE: Final = _asking(Q["timeline"])
+
+
 async def position(
     conn: Conn, as_of: int | None, known_at: Any | None, about: tuple[str, str] | None = None
 ) -> int:
@@ -70,7 +79,7 @@ async def position(
     same round trip.
     """
     kind, ident = about if about is not None else (None, None)
-    row = await conn.fetchrow(Q["read_position"], as_of, known_at, kind, ident)
+    row = await conn.fetchrow(_READ_POSITION, ident, as_of, known_at, kind)
     assert row is not None
     if not row["known"]:
         raise UnknownId(str(kind), str(ident), row["position"])
@@ -120,7 +129,7 @@ class Member(msgspec.Struct, array_like=True, gc=False):
 _org_rows: Final = msgspec.json.Decoder(list[OrgRow])
 _members: Final = msgspec.json.Decoder(list[Member])
 _ROSTER: Final = {
-    include: Q["roster"].replace("(:orgs)", f"({Q['roster_subtree' if include else 'roster_org']})")
+    include: _asking(Q["roster"]).replace("(:orgs)", f"({Q['roster_subtree' if include else 'roster_org']})")
     for include in (False, True)
 }
 
@@ -203,7 +212,7 @@ async def timeline(
     conn: Conn, person_id: str, as_of: int | None, known_at: datetime | None = None
 ) -> answers.Timeline:
     """A career as of a position (as for `roster`): one statement, sources never decoded."""
-    record = await conn.fetchrow(Q["timeline"], person_id, as_of, known_at)
+    record = await conn.fetchrow(_TIMELINE, person_id, as_of, known_at)
     assert record is not None
     position, known, name, rows = record
     if not known:

@@ -11,22 +11,27 @@ CROSS JOIN LATERAL (
     SELECT id FROM entities WHERE kind = $1 AND id = i.id AND first_position <= $3 OFFSET 0
 ) AS e
 
--- read_position --
--- One round trip for where a read stands: the position asked (as_of, capped at the
--- head; or the last one recorded by known_at; or the head), and whether the log had
--- mentioned the id asked about by then ($4 NULL: no id to check).
-WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
+-- asked --
+-- Where a read stands, as the CTEs `head` and `asked` that the statements below begin
+-- with (service/reads.py puts it in for `:asked`): the position asked, $2 as_of capped
+-- at the head, or the last one recorded by $3 known_at, or the head.
+head AS (SELECT coalesce(max(position), 0) AS position FROM events),
 asked AS (
     SELECT CASE
-        WHEN $2::timestamptz IS NOT NULL
-            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $2::timestamptz)
-        ELSE least(coalesce($1::bigint, head.position), head.position)
+        WHEN $3::timestamptz IS NOT NULL
+            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $3::timestamptz)
+        ELSE least(coalesce($2::bigint, head.position), head.position)
     END AS position
     FROM head
 )
+
+-- read_position --
+-- One round trip for where a read stands: the position asked, and whether the log had
+-- mentioned the id $1 of kind $4 by then ($1 NULL: no id to check).
+WITH :asked
 SELECT asked.position,
-       $4::text IS NULL OR EXISTS (
-           SELECT 1 FROM entities WHERE kind = $3 AND id = $4 AND first_position <= asked.position
+       $1::text IS NULL OR EXISTS (
+           SELECT 1 FROM entities WHERE kind = $4 AND id = $1 AND first_position <= asked.position
        ) AS known
 FROM asked
 
@@ -38,15 +43,7 @@ FROM asked
 -- roster_subtree, put in by service/reads.py: two statements, so that each keeps one
 -- generic plan (a recursive CTE gated by a parameter has PostgreSQL plan every call anew,
 -- which costs more than running it).
-WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
-asked AS (
-    SELECT CASE
-        WHEN $3::timestamptz IS NOT NULL
-            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $3::timestamptz)
-        ELSE least(coalesce($2::bigint, head.position), head.position)
-    END AS position
-    FROM head
-),
+WITH :asked,
 orgs AS (:orgs),
 members AS (
     -- One GiST probe per org. OFFSET 0 keeps the subquery apart, so that the org is a
@@ -111,15 +108,7 @@ SELECT * FROM tree
 -- theirs as of P, as JSON for one decode. $1 person, $2 as_of, $3 known_at. A career has
 -- few rows: OFFSET 0 keeps the range condition out of the person_id B-tree scan, which
 -- the planner, not knowing P, might leave for the GiST index on positions.
-WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events),
-asked AS (
-    SELECT CASE
-        WHEN $3::timestamptz IS NOT NULL
-            THEN (SELECT coalesce(max(position), 0) FROM events WHERE recorded_at <= $3::timestamptz)
-        ELSE least(coalesce($2::bigint, head.position), head.position)
-    END AS position
-    FROM head
-)
+WITH :asked
 SELECT asked.position,
        EXISTS (
            SELECT 1 FROM entities WHERE kind = 'person' AND id = $1 AND first_position <= asked.position
