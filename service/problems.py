@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from http import HTTPStatus
+from collections.abc import Mapping
 from typing import Any, Final
 
 import asyncpg
@@ -97,11 +97,47 @@ def problem_response(
     )
 
 
+# A problem's title is the reason phrase of its status, as RFC 9110 (section 15) names it,
+# and RFC 6585 for 428, 429 and 431: every error status those define, so any that Litestar
+# or a handler raises has its name. Written here, not taken from http.HTTPStatus, whose
+# phrases are those of the running Python's release (before 3.13, 413 is "Request Entity
+# Too Large" and 422 "Unprocessable Entity"): the answer must not change with it.
+TITLES: Final[Mapping[int, str]] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    417: "Expectation Failed",
+    421: "Misdirected Request",
+    422: "Unprocessable Content",
+    426: "Upgrade Required",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+
+
 def _title(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+    return TITLES.get(status, "Error")
 
 
 def make_problem(
