@@ -9,7 +9,9 @@ rendering of Structs loses patterns, `additionalProperties: false` and renamed f
 which a client generator needs.
 
 `python -m service.openapi` writes openapi.yaml; tests/e2e/test_openapi.py fails when it
-drifts, and the app serves the same document at /schema/openapi.yaml and .json.
+drifts, and the app serves the same document at /schema/openapi.yaml and .json. Every
+description is prose (`service.schemas.prose`) and the YAML is never folded at a width,
+so the file is the same whichever msgspec or PyYAML release, or Python, writes it.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from litestar.routes import HTTPRoute
 
 from service import events as ev
 from service.problems import PROBLEM_JSON, Problem
+from service.schemas import tidy
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -188,9 +191,11 @@ def document(app: Litestar) -> dict[str, Any]:
     spec["components"]["schemas"] = _refined(components)
     spec["components"]["headers"] = HEADERS
     order = ("openapi", "info", "servers", "tags", "security", "paths", "components")
-    return {
+    ordered = {
         key: spec[key] for key in sorted(spec, key=lambda k: order.index(k) if k in order else len(order))
     }
+    tidied: dict[str, Any] = tidy(ordered)
+    return tidied
 
 
 def _operations(app: Litestar) -> list[tuple[str, str, Any]]:
@@ -276,8 +281,26 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    # Several lines as a literal block, the lines as they are; one line as PyYAML picks.
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def render(app: Litestar) -> str:
-    return yaml.dump(document(app), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    """openapi.yaml: the document in its own key order, each string on one line (no folding
+    at a width) or, when it has several, as a literal block, so that the file changes when
+    the contract does and only then."""
+    return yaml.dump(
+        document(app),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=float("inf"),
+    )
 
 
 # ---- serving it --------------------------------------------------------------------------
