@@ -190,8 +190,16 @@ def test_dockerfile_runs_as_non_root_with_healthcheck() -> None:
     assert '"--host", "0.0.0.0"' in cmd
 
 
+def test_the_image_installs_the_runtime_lock() -> None:
+    runs = [args for word, args in dockerfile_instructions() if word == "RUN"]
+    assert any("--require-hashes -r /tmp/runtime.txt" in args for args in runs)
+    assert ("COPY", "requirements/runtime.txt /tmp/runtime.txt") in dockerfile_instructions()
+    # The project's own build uses the locked setuptools, not whatever is newest.
+    assert any("pip wheel --no-deps --no-build-isolation" in args for args in runs)
+
+
 def test_dockerfile_ignore_keeps_what_the_build_needs() -> None:
     lines = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    for needed in ("pyproject.toml", "service/"):
+    for needed in ("pyproject.toml", "requirements/runtime.txt", "service/"):
         assert f"!{needed}" in patterns or "*" not in patterns
