@@ -1,23 +1,94 @@
 #!/usr/bin/env bash
-# The one test command (README, CI): lint, type-check, then the whole suite twice,
-# against the PostgreSQL at DATABASE_URL and against the embedded default.
+# The one test command (README, CI). It installs the lock (requirements/dev.txt) into
+# .venv, lints and type-checks, runs the whole suite twice, against the PostgreSQL at
+# DATABASE_URL and against the embedded default; then installs the same lock into
+# .venv-3.13 and runs the unit, contract and HTTP tests there too, on the highest Python
+# that pyproject's requires-python allows. Arguments go to every pytest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+LOCK=requirements/dev.txt
+LOWEST=3.11  # requires-python's lower bound: the whole suite runs on it
+HIGHEST=3.13 # requires-python's upper bound (<3.14): unit, contract and HTTP tests
+server_url="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+
+# python_of VERSION: a command that runs that Python, from PATH or pyenv; empty if none.
+python_of() {
+    local version=$1 candidate
+    for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/python3 python3; do
+        # pyenv's shims exist for versions that are not active: run it to be sure.
+        if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" \
+            >/dev/null 2>&1; then
+            echo "$candidate"
+            return
+        fi
+    done
+}
+
+# install VENV PYTHON: exactly the lock in VENV (made with PYTHON if missing), then the project.
+install() {
+    local venv=$1 python=$2
+    if [ ! -x "$venv/bin/python" ]; then
+        "$python" -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install --quiet --require-hashes -r "$LOCK"
+    # The build backend is in the lock, so building the project fetches nothing.
+    "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+    # Exactly the lock: whatever an older .venv holds beyond it goes.
+    local strays
+    strays=$("$venv/bin/python" - "$LOCK" <<'PY'
+import re
+import sys
+from importlib import metadata
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+locked = {norm(m) for m in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
+installed = {norm(d.metadata["Name"]) for d in metadata.distributions()}
+print(" ".join(sorted(installed - locked - {"pip", "hiring-news"})))
+PY
+    )
+    if [ -n "$strays" ]; then
+        echo "removing from $venv what the lock does not hold: $strays"
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip uninstall --quiet --yes $strays
+    fi
+    "$venv/bin/python" -m pip check >/dev/null
+}
+
+echo "== install $LOCK into .venv (Python $LOWEST)"
+low=$(python_of "$LOWEST")
+if [ -z "$low" ]; then
+    echo "Python $LOWEST not found (python$LOWEST on PATH, or pyenv)" >&2
+    exit 1
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+install .venv "$low"
 
 echo "== ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy --strict service tests bench
 
-server_url="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
-echo "== tests against the PostgreSQL server at ${server_url%%\?*}"
+echo "== Python $LOWEST: tests against the PostgreSQL server at ${server_url%%\?*}"
 DATABASE_URL="$server_url" .venv/bin/python -m pytest -q "$@"
 
-echo "== tests against the embedded PostgreSQL (no DATABASE_URL)"
+echo "== Python $LOWEST: tests against the embedded PostgreSQL (no DATABASE_URL)"
 env -u DATABASE_URL .venv/bin/python -m pytest -q "$@"
+
+high=$(python_of "$HIGHEST")
+if [ -z "$high" ]; then
+    if [ "${CI:-}" = "true" ]; then
+        echo "Python $HIGHEST not found (python$HIGHEST on PATH, or pyenv): CI tests every Python it claims" >&2
+        exit 1
+    fi
+    echo "== Python $HIGHEST not found: its tests are SKIPPED here (CI runs them)" >&2
+    exit 0
+fi
+echo "== install $LOCK into .venv-$HIGHEST (Python $HIGHEST)"
+install ".venv-$HIGHEST" "$high"
+echo "== Python $HIGHEST: unit, contract and HTTP tests against the PostgreSQL server"
+DATABASE_URL="$server_url" ".venv-$HIGHEST/bin/python" -m pytest -q tests/unit tests/e2e "$@"
