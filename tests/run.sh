@@ -17,22 +17,31 @@ server_url="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 
 step() { echo "== $* (at ${SECONDS}s)"; }
 
+# is_python COMMAND VERSION: whether COMMAND runs that Python (pyenv's shims exist for
+# versions that are not active, so it is run to be sure).
+is_python() {
+    "$1" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$2'.split('.'))))" >/dev/null 2>&1
+}
+
 # python_of VERSION: a command that runs that Python, from PATH or pyenv; empty if none.
 python_of() {
-    local version=$1 candidate
-    for candidate in "python$version" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$version".*/bin/python3 python3; do
-        # pyenv's shims exist for versions that are not active: run it to be sure.
-        if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" \
-            >/dev/null 2>&1; then
+    local candidate
+    for candidate in "python$1" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$1".*/bin/python3 python3; do
+        if is_python "$candidate" "$1"; then
             echo "$candidate"
             return
         fi
     done
 }
 
-# install VENV PYTHON: exactly the lock in VENV (made with PYTHON if missing), then the project.
+# install VENV PYTHON VERSION: exactly the lock in VENV (made anew with PYTHON unless it
+# runs VERSION already), then the project.
 install() {
-    local venv=$1 python=$2
+    local venv=$1 python=$2 version=$3
+    if [ -e "$venv" ] && ! is_python "$venv/bin/python" "$version"; then
+        echo "$venv is not a Python $version virtualenv: making it anew"
+        rm -rf "$venv"
+    fi
     if [ ! -x "$venv/bin/python" ]; then
         "$python" -m venv "$venv"
     fi
@@ -70,7 +79,7 @@ if [ -z "$low" ]; then
     echo "Python $LOWEST not found (python$LOWEST on PATH, or pyenv)" >&2
     exit 1
 fi
-install .venv "$low"
+install .venv "$low" "$LOWEST"
 
 step "ruff and mypy"
 .venv/bin/ruff check .
@@ -93,6 +102,6 @@ if [ -z "$high" ]; then
     exit 0
 fi
 step "install $LOCK into .venv-$HIGHEST (Python $HIGHEST)"
-install ".venv-$HIGHEST" "$high"
+install ".venv-$HIGHEST" "$high" "$HIGHEST"
 step "Python $HIGHEST: tests against the PostgreSQL server at ${server_url%%\?*}"
 DATABASE_URL="$server_url" ".venv-$HIGHEST/bin/python" -m pytest -q "$@"
