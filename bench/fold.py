@@ -1,10 +1,11 @@
-"""The pure fold's own speed: how many events a second the projection cache derives rows for.
+"""The pure fold's own speed: how many events a second it applies and derives rows for.
 
     .venv/bin/python -m bench.fold [-n 20000]
 
-No database: the generated history (bench/history.py) is folded event by event through
-`projection.Cache.advance`, exactly the work an append does under the log lock besides
-its SQL. This is the figure that bounds ingestion and `rebuild` (see bench/README.md).
+No database: the generated history (bench/history.py) is applied event by event to a
+whole State held in memory, and after each event the rows of the people and orgs it
+names are derived again, the work the projector does per event besides its SQL and its
+loading (`bench.projector` measures the projector itself).
 """
 
 from __future__ import annotations
@@ -13,37 +14,41 @@ import argparse
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 
 import msgspec
 
 from bench.history import History
 from service import events as ev
-from service import fold
-from service.projection import Cache, Changes
+from service.fold import Recorded, State
+
+
+def records(n: int) -> list[Recorded]:
+    out: list[Recorded] = []
+    for event in History(1, total=n).take(n):
+        if str(event.get("type", "")).startswith("claim."):
+            continue  # they need the ids the server assigns; bench.run covers them
+        typed: ev.Event = msgspec.convert(event, ev.Event)
+        position = len(out) + 1
+        out.append(Recorded(position, uuid.UUID(int=position), ev.fact_key(typed), typed))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fold")
     parser.add_argument("-n", type=int, default=20_000, help="events to fold")
     args = parser.parse_args(argv)
-    history = History(1, total=args.n)
-    now = datetime.now(UTC)
-    records: list[fold.Recorded] = []
-    for event in history.take(args.n):
-        if str(event.get("type", "")).startswith("claim."):
-            continue  # they need the ids the server assigns; bench.run covers them
-        typed = msgspec.convert(event, ev.Event)
-        position = len(records) + 1
-        records.append(fold.Recorded(position, uuid.UUID(int=position), now, ev.fact_key(typed), typed))
-    cache = Cache()
-    cache.state = fold.State()
-    changes = Changes()
+    log = records(args.n)
+    state = State()
     started = time.perf_counter()
-    for rec in records:
-        cache.advance(rec, changes)
+    for rec in log:
+        state.apply(rec)
+        for ref in ev.referenced_people(rec.event):
+            state.membership_rows(ref.id)
+            state.move_rows(ref.id)
+        for ref in ev.referenced_orgs(rec.event):
+            state.org_rows(ref.id)
     seconds = time.perf_counter() - started
-    print(f"{len(records)} events folded in {seconds:.1f} s: {len(records) / seconds:.0f} events/s")
+    print(f"{len(log)} events folded in {seconds:.1f} s: {len(log) / seconds:.0f} events/s")
     return 0
 
 

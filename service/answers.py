@@ -3,16 +3,21 @@
 Every function here takes the rows the fold produces (`service.fold`), never the State,
 because the SQL cache fetches the same rows for a position and calls these same
 functions: the rules of what makes a member, a possible member, a sub-org or a move live
-here once. The `answer_*` functions at the bottom gather the rows of a State and call
-them; they are the reference the SQL side is compared with.
+here once. (`tests/reference.py` asks them of a whole State: the reference the SQL side
+is compared with.)
 
 Choices made here:
 - A timeline has one entry per stint, with the role and title it holds last; its `roles`
   list gives every role segment.
 - A known org asked about on a day it does not exist has an empty roster and subtree;
   its view is its nearest version with `exists` false.
+- A roster lists a person at most once per org: where several of their rows hold that
+  day (a join reported under two roles, say), the surest one (member before possible),
+  then the lead role, then the latest start.
 - In flows, an org always counts as inside its own subtree, even on a day it did not
-  exist, so moves out of an org added later in the log still count as leaving it.
+  exist, so moves out of an org added later in the log still count as leaving it. A move
+  counts when its two orgs sit in the two subtrees on some day its date allows (the
+  subtrees change only where an org version begins or ends, so those days are tried).
 
 Pure: standard library and msgspec only.
 """
@@ -21,69 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
 from datetime import date
-from typing import Final, Literal, Protocol, TypeAlias, cast
+from typing import Final, Literal, TypeAlias, cast
 
 import msgspec
 
 from service.dates import DayRange, point
 from service.events import STATUS_RANK
-from service.fold import (
-    DEAD,
-    MembershipRow,
-    MoveRow,
-    OrgRow,
-    PersonRow,
-    SourceRef,
-    State,
-    version_on,
-)
+from service.fold import DEAD, MembershipRow, MoveRow, OrgRow, PersonRow, SourceRef, version_on
 
 Standing: TypeAlias = Literal["member", "possible"]
 MinStatus: TypeAlias = Literal["rumor", "reported", "confirmed"]
-
-
-class Membership(Protocol):
-    """What the roster rules read of a membership row: a `MembershipRow` of the fold, or a
-    row read from the cache (`service.reads.Member`) with its sources as the JSON array
-    stored there, which a roster passes into its answer undecoded."""
-
-    @property
-    def person_id(self) -> str: ...
-    @property
-    def org_id(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def start_value(self) -> str | None: ...
-    @property
-    def start_earliest(self) -> date | None: ...
-    @property
-    def start_latest(self) -> date | None: ...
-    @property
-    def ended(self) -> bool: ...
-    @property
-    def end_earliest(self) -> date | None: ...
-    @property
-    def end_latest(self) -> date | None: ...
-    @property
-    def seg_from(self) -> date | None: ...
-    @property
-    def seg_until(self) -> date | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def sources(self) -> tuple[SourceRef, ...] | msgspec.Raw: ...
-
-
-class Career(Membership, Protocol):
-    """What a timeline reads besides: which fact a row states, and its end's own words."""
-
-    @property
-    def fact_key(self) -> str: ...
-    @property
-    def end_value(self) -> str | None: ...
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,12 +148,13 @@ class StateView(Answer, frozen=True, kw_only=True):
 
 _FIRST: Final = date.min
 _LAST: Final = date.max
+_encoder: Final = msgspec.json.Encoder()
 
 
 # ---- memberships --------------------------------------------------------------------------
 
 
-def classify(row: Membership, on: date) -> Standing | None:
+def classify(row: MembershipRow, on: date) -> Standing | None:
     """Member if s2 <= t < e1; possible if s1 <= t < e2 and not member.
 
     An open start bound is infinite on its side, so a start with no latest day never makes
@@ -218,27 +171,27 @@ def classify(row: Membership, on: date) -> Standing | None:
     return None
 
 
-def in_segment(row: Membership, on: date) -> bool:
+def in_segment(row: MembershipRow, on: date) -> bool:
     """Whether the role and title of this row are the ones held on that day."""
     return (row.seg_from is None or row.seg_from <= on) and (row.seg_until is None or on < row.seg_until)
 
 
-def counts(row: Membership, min_status: MinStatus) -> bool:
+def counts(row: MembershipRow, min_status: MinStatus) -> bool:
     """Whether a membership counts in rosters: live, and at least as sure as asked."""
     return row.status not in DEAD and STATUS_RANK[row.status] >= STATUS_RANK[min_status]
 
 
-def _start(row: Membership) -> PartialDate:
+def _start(row: MembershipRow) -> PartialDate:
     return PartialDate(value=row.start_value, earliest=row.start_earliest, latest=row.start_latest)
 
 
-def _end(row: Career) -> PartialDate | None:
+def _end(row: MembershipRow) -> PartialDate | None:
     if not row.ended:
         return None
     return PartialDate(value=row.end_value, earliest=row.end_earliest, latest=row.end_latest)
 
 
-def _entry(row: Membership, names: Mapping[str, str | None]) -> RosterEntry:
+def _entry(row: MembershipRow, names: Mapping[str, str | None]) -> RosterEntry:
     return RosterEntry(
         person_id=row.person_id,
         name=names.get(row.person_id),
@@ -247,9 +200,8 @@ def _entry(row: Membership, names: Mapping[str, str | None]) -> RosterEntry:
         title=row.title,
         start=_start(row),
         status=row.status,
-        # A row read from the cache holds its sources as the stored JSON (msgspec.Raw),
-        # passed through undecoded: it encodes as this tuple would, up to the order of keys
-        # and spacing, hence the cast.
+        # A row holds its sources as JSON (msgspec.Raw), passed through undecoded: it
+        # encodes exactly as this tuple would, hence the cast.
         sources=cast("tuple[SourceRef, ...]", row.sources),
     )
 
@@ -271,23 +223,26 @@ def roster(
     org_id: str,
     on: date,
     min_status: MinStatus,
-    membership_rows: Iterable[Membership],
+    membership_rows: Iterable[MembershipRow],
     names: Mapping[str, str | None],
     org_ids: Set[str],
     as_of: int,
 ) -> Roster:
     """Who is in the orgs of `org_ids` on a day (`roster_orgs` says which to pass), named
     from `names` (person id to name as of the position; an absent id has no name)."""
-    members: list[RosterEntry] = []
-    possible: list[RosterEntry] = []
+    held: dict[tuple[str, str], tuple[tuple[int, int, date], Standing, MembershipRow]] = {}
     for row in membership_rows:
         if row.org_id not in org_ids or not counts(row, min_status) or not in_segment(row, on):
             continue
-        match classify(row, on):
-            case "member":
-                members.append(_entry(row, names))
-            case "possible":
-                possible.append(_entry(row, names))
+        standing = classify(row, on)
+        if standing is None:
+            continue
+        rank = (standing == "member", row.role == "lead", row.start_earliest or _FIRST)
+        key = (row.person_id, row.org_id)
+        if key not in held or _better(rank, row, held[key][0], held[key][2]):
+            held[key] = (rank, standing, row)
+    members = [_entry(row, names) for _, standing, row in held.values() if standing == "member"]
+    possible = [_entry(row, names) for _, standing, row in held.values() if standing == "possible"]
     return Roster(
         org_id=org_id,
         on=on,
@@ -295,6 +250,21 @@ def roster(
         members=sorted(members, key=_entry_order),
         possible=sorted(possible, key=_entry_order),
     )
+
+
+def _better(
+    rank: tuple[int, int, date], row: MembershipRow, than: tuple[int, int, date], other: MembershipRow
+) -> bool:
+    """Which of two rows of one person in one org a roster shows: the surer, then the
+    lead, then the later start; rows tied on all three by what else tells them apart,
+    so that the choice never depends on the order rows come in."""
+    if rank != than:
+        return rank > than
+    return _row_order(row) > _row_order(other)
+
+
+def _row_order(row: MembershipRow) -> bytes:
+    return _encoder.encode(row)
 
 
 def roster_orgs(
@@ -308,17 +278,29 @@ def roster_orgs(
     return frozenset({org_id}) if exists else frozenset()
 
 
-def timeline(person_id: str, name: str | None, membership_rows: Iterable[Career], as_of: int) -> Timeline:
+def timeline(
+    person_id: str, name: str | None, membership_rows: Iterable[MembershipRow], as_of: int
+) -> Timeline:
     """A career: one entry per stint, with its last role, in start order; `name` is the
     person's as of the position."""
-    stints: dict[tuple[str, str, str | None, date | None, date | None], list[Career]] = {}
+    stints: dict[int, list[MembershipRow]] = {}
     for row in membership_rows:
         if row.person_id == person_id:
-            key = (row.org_id, row.fact_key, row.start_value, row.start_earliest, row.start_latest)
-            stints.setdefault(key, []).append(row)
+            stints.setdefault(row.stint, []).append(row)
+
+    def order(stint: int) -> tuple[date, date, str, str, int]:
+        first = stints[stint][0]
+        return (
+            first.start_earliest or _FIRST,
+            first.start_latest or _LAST,
+            first.org_id,
+            first.fact_key,
+            stint,
+        )
+
     entries = []
-    for key in sorted(stints, key=lambda k: (k[3] or _FIRST, k[4] or _LAST, k[0], k[1])):
-        segments = sorted(stints[key], key=lambda r: r.seg_from or _FIRST)
+    for stint in sorted(stints, key=order):
+        segments = sorted(stints[stint], key=lambda r: r.seg_from or _FIRST)
         last = segments[-1]
         entries.append(
             TimelineEntry(
@@ -437,11 +419,19 @@ def flows(
     """Moves from an org's subtree to another's, each subtree taken on the move's day."""
     rows = list(all_org_rows)
     subtrees: dict[tuple[str, date], set[str]] = {}
+    # Subtrees change only on the days an org version begins or ends.
+    boundaries = sorted({d for r in rows for d in (r.valid_from, r.valid_until) if d is not None})
 
     def inside(top: str, org_id: str, day: date) -> bool:
         if (top, day) not in subtrees:
             subtrees[top, day] = {top, *subtree(top, day, rows)}
         return org_id in subtrees[top, day]
+
+    def counted(row: MoveRow, first: date) -> bool:
+        """Whether the two orgs sit in the two subtrees on some day the move's date allows."""
+        last = row.on_latest or _LAST
+        days = [first, *(d for d in boundaries if first < d <= last)]
+        return any(inside(from_id, row.from_org_id, d) and inside(to_id, row.to_org_id, d) for d in days)
 
     moves: list[tuple[date, Move]] = []
     for row in move_rows:
@@ -451,7 +441,7 @@ def flows(
         if until is not None and day is not None and day > until:
             continue
         at = day or _FIRST
-        if inside(from_id, row.from_org_id, at) and inside(to_id, row.to_org_id, at):
+        if counted(row, row.on_earliest or _FIRST):
             on = PartialDate(value=row.on_value, earliest=row.on_earliest, latest=row.on_latest)
             move = Move(person_id=row.person_id, from_org_id=row.from_org_id, to_org_id=row.to_org_id, on=on)
             moves.append((at, move))
@@ -495,61 +485,3 @@ def state_view(
             )
         )
     return StateView(on=on, as_of=as_of, orgs=orgs)
-
-
-# ---- the same questions asked of a State: the reference for the SQL cache ------------------
-
-
-def answer_roster(
-    state: State,
-    org_id: str,
-    on: date,
-    include_suborgs: bool = False,
-    min_status: MinStatus = "reported",
-    as_of: int | None = None,
-) -> Roster | None:
-    if org_id not in state.orgs:
-        return None
-    org_ids = roster_orgs(org_id, on, state.all_org_rows(), include_suborgs)
-    position = state.position if as_of is None else as_of
-    rows = state.all_membership_rows()
-    return roster(org_id, on, min_status, rows, _names(state.person_rows()), org_ids, position)
-
-
-def answer_org(state: State, org_id: str, on: date, as_of: int | None = None) -> OrgView | None:
-    return org_view(org_id, on, state.org_rows(org_id), state.position if as_of is None else as_of)
-
-
-def answer_tree(state: State, org_id: str, on: date, as_of: int | None = None) -> Tree | None:
-    return tree(org_id, on, state.all_org_rows(), state.position if as_of is None else as_of)
-
-
-def answer_timeline(state: State, person_id: str, as_of: int | None = None) -> Timeline | None:
-    if person_id not in state.people:
-        return None
-    position = state.position if as_of is None else as_of
-    person = state.person_row(person_id)
-    name = None if person is None else person.name
-    return timeline(person_id, name, state.membership_rows(person_id), position)
-
-
-def answer_flows(
-    state: State,
-    from_id: str,
-    to_id: str,
-    since: date | None = None,
-    until: date | None = None,
-    as_of: int | None = None,
-) -> Flows | None:
-    if from_id not in state.orgs or to_id not in state.orgs:
-        return None
-    position = state.position if as_of is None else as_of
-    return flows(from_id, to_id, since, until, state.all_move_rows(), state.all_org_rows(), position)
-
-
-def answer_state(
-    state: State, on: date, min_status: MinStatus = "reported", as_of: int | None = None
-) -> StateView:
-    position = state.position if as_of is None else as_of
-    rows = state.all_membership_rows()
-    return state_view(on, min_status, state.all_org_rows(), rows, state.person_rows(), position)

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
-from service import database, openapi, problems
+from service import database, openapi, problems, store
 from service.api import common, events, health, reads
 from service.appender import Appender
 from service.logging import get_logger
 from service.metrics import Metrics
 from service.middleware import wrap
-from service.projection import Projector
+from service.projector import Projector
 from service.settings import Settings
+from service.watch import ProjectionWatch
 
 log = get_logger(__name__)
 
@@ -42,7 +40,11 @@ ROUTES = [
 ]
 
 
-def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Litestar:
+def create_app(
+    settings: Settings, dsn: str, *, schema: str | None = None, projector: bool = True
+) -> Litestar:
+    """The app on the database at `dsn`; with `projector`, it also takes part in the
+    projector's election (`serve` without --no-projector)."""
     metrics = Metrics()
 
     @asynccontextmanager
@@ -64,17 +66,23 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
                 max_size=settings.pool_max,
             )
         # One appender per process: concurrent POSTs are appended together (group commit).
-        app.state.appender = Appender(app.state.pool, app.state.projector)
+        app.state.appender = Appender(app.state.pool)
         app.state.appender.start()
-        warming = asyncio.create_task(_warm(app.state.pool, app.state.projector), name="hiring-news warm-up")
-        log.info("ready", pool_max=settings.pool_max)
+        app.state.watch = ProjectionWatch(dsn, schema=schema)
+        app.state.watch.start()
+        app.state.projector = Projector(dsn, schema=schema) if projector else None
+        if app.state.projector is not None:
+            app.state.projector.start()
+        log.info("ready", pool_max=settings.pool_max, projector=projector)
         try:
             yield
         finally:
-            warming.cancel()
-            await asyncio.wait([warming])
-            # Appends what is queued before the pool closes under it.
+            # Appends what is queued before the pool closes under it; the projector
+            # finishes its batch and gives its lock up to a standby.
             await app.state.appender.stop()
+            if app.state.projector is not None:
+                await app.state.projector.stop()
+            await app.state.watch.stop()
             if app.state.read_pool is not app.state.pool:
                 await app.state.read_pool.close()
             await app.state.pool.close()
@@ -86,7 +94,7 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
             problems.ProblemError: problems.on_problem,
             HTTPException: problems.on_http_exception,
             **dict.fromkeys(problems.UNAVAILABLE, problems.on_unavailable),
-            **dict.fromkeys(problems.DATA_ERRORS, problems.on_data_error),
+            **dict.fromkeys(store.DATA_ERRORS, problems.on_data_error),
             UnicodeDecodeError: problems.on_undecodable,
             RecursionError: problems.on_undecodable,
             Exception: problems.on_unexpected,
@@ -112,23 +120,9 @@ def create_app(settings: Settings, dsn: str, *, schema: str | None = None) -> Li
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.limits = common.Limits.from_settings(settings)
-    app.state.projector = Projector()
     # Outside the router, so the 404s and 405s Litestar answers itself get the headers too.
     wrap(app, metrics)
     return app
-
-
-async def _warm(pool: asyncpg.Pool, projector: Projector) -> None:
-    """Fold the log in the background at start, so the first append need not (see Projector.warm)."""
-    started = time.perf_counter()
-    try:
-        async with pool.acquire() as conn:
-            position = await projector.warm(conn)
-    except (OSError, asyncpg.PostgresError) as error:
-        # Not fatal: the first append folds the log itself.
-        log.warning("projection warm-up failed", error=str(error))
-        return
-    log.info("projection warm", position=position, seconds=round(time.perf_counter() - started, 2))
 
 
 DESCRIPTION = """Who works where in the AI industry, from the news: an append-only event log with

@@ -28,7 +28,6 @@ import asyncpg
 
 from service import events as ev
 from service import store
-from service.problems import DATA_ERRORS
 
 # About what one request may hold: a group stops growing once it reaches this many
 # events, and a single request of up to that many is always taken whole.
@@ -52,9 +51,8 @@ class _Waiting:
 class Appender:
     """One per process, owned by the app: started in its lifespan, stopped on the way out."""
 
-    def __init__(self, pool: asyncpg.Pool, project: store.Projector | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._project = project
         self._queue: collections.deque[_Waiting] = collections.deque()
         self._wake = asyncio.Event()
         self._closing = False
@@ -130,8 +128,8 @@ class Appender:
     async def _commit(self, conn: store.Conn, group: list[_Waiting]) -> None:
         self.groups += 1
         try:
-            outcomes = await store.append_many(conn, [w.batch for w in group], project=self._project)
-        except DATA_ERRORS:
+            outcomes = await store.append_many(conn, [w.batch for w in group])
+        except store.DATA_ERRORS:
             if len(group) == 1:
                 raise
             # A value PostgreSQL refuses (the checks before it are meant to catch them
@@ -139,8 +137,8 @@ class Appender:
             # only the request holding it gets the error.
             for waiting in group:
                 try:
-                    [outcome] = await store.append_many(conn, [waiting.batch], project=self._project)
-                except DATA_ERRORS as error:
+                    [outcome] = await store.append_many(conn, [waiting.batch])
+                except store.DATA_ERRORS as error:
                     _fail([waiting], error)
                 else:
                     _answer(waiting, outcome)

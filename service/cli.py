@@ -1,4 +1,4 @@
-"""The `hiring-news` command: serve, keys, import, rebuild."""
+"""The `hiring-news` command: serve, project, keys, import, rebuild."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ async def migrated(dsn: str) -> AsyncIterator[asyncpg.Connection]:
         await conn.close()
 
 
-def serve(settings: Settings, host: str, port: int) -> int:
+def serve(settings: Settings, host: str, port: int, *, projector: bool = True) -> int:
     import uvicorn
 
     from service.app import create_app
 
     with database_url(settings) as dsn:
-        app = create_app(settings, dsn)
+        app = create_app(settings, dsn, projector=projector)
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
         )
@@ -63,6 +63,26 @@ def serve(settings: Settings, host: str, port: int) -> int:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+    log.info("stopped")
+    return 0
+
+
+def project(settings: Settings) -> int:
+    """Run the projector alone (no HTTP) until SIGINT or SIGTERM."""
+    from service.projector import Projector
+
+    async def run(dsn: str) -> None:
+        async with migrated(dsn):
+            pass
+        projector = Projector(dsn)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(projector.stop()))
+        log.info("projector starting")
+        await projector.run()
+
+    with database_url(settings) as dsn:
+        asyncio.run(run(dsn))
     log.info("stopped")
     return 0
 
@@ -108,7 +128,7 @@ def import_file(settings: Settings, args: argparse.Namespace) -> int:
     from importlib import resources
 
     from service import importing
-    from service.projection import Projector
+    from service.projector import settle
 
     if args.example:
         source = resources.files("service.examples").joinpath(f"{args.example}.jsonl")
@@ -126,9 +146,18 @@ def import_file(settings: Settings, args: argparse.Namespace) -> int:
         async with migrated(dsn) as conn:
             with progress_bar() as bar:
                 task = bar.add_task(f"importing {label}", total=len(lines))
-                return await importing.import_lines(
-                    conn, lines, Projector(), progress=lambda n: bar.advance(task, n)
-                )
+                report = await importing.import_lines(conn, lines, progress=lambda n: bar.advance(task, n))
+                if not args.no_wait and report.last_position:
+                    # Answers reflect the import once the projection has reached its last
+                    # event: project here if no projector runs, else wait for it.
+                    start = int(await conn.fetchval("SELECT position FROM projection_checkpoint"))
+                    projecting = bar.add_task("projecting", total=max(report.last_position - start, 1))
+                    await settle(
+                        dsn,
+                        report.last_position,
+                        progress=lambda p: bar.update(projecting, completed=max(p - start, 0)),
+                    )
+                return report
 
     with database_url(settings) as dsn:
         try:
@@ -182,6 +211,16 @@ def parser() -> argparse.ArgumentParser:
     )
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument(
+        "--no-projector",
+        action="store_true",
+        help="an API replica only: do not take part in the projector's election (run `project` elsewhere)",
+    )
+
+    commands.add_parser(
+        "project",
+        help="run the projector alone (one is active across all processes; others stand by)",
+    )
 
     keys_cmd = commands.add_parser("keys", help="create, list and revoke API keys")
     keys_commands = keys_cmd.add_subparsers(dest="keys_command", required=True)
@@ -196,6 +235,11 @@ def parser() -> argparse.ArgumentParser:
     what = import_cmd.add_mutually_exclusive_group(required=True)
     what.add_argument("file", nargs="?", help="one event object per line")
     what.add_argument("--example", choices=["article"], help="a data set shipped with the package")
+    import_cmd.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="exit once the events are stored, without waiting for the projection to reflect them",
+    )
 
     commands.add_parser("rebuild", help="rebuild the projections from the log (shadow tables, then swap)")
     return root
@@ -207,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     configure(settings.log_level)
     try:
         if args.command == "serve":
-            return serve(settings, args.host, args.port)
+            return serve(settings, args.host, args.port, projector=not args.no_projector)
+        if args.command == "project":
+            return project(settings)
         if args.command == "keys":
             return keys(settings, args)
         if args.command == "import":

@@ -16,7 +16,6 @@ import msgspec
 from service import events as ev
 from service import store
 from service.problems import field_error
-from service.projection import Projector
 from service.store import Conn
 
 BATCH = 500
@@ -34,6 +33,7 @@ class Report:
     stored: int = 0
     replayed: int = 0
     lines: int = 0
+    last_position: int = 0  # the last position stored or replayed: what to wait for
 
 
 def decode_line(number: int, line: bytes) -> ev.Event | None:
@@ -58,7 +58,6 @@ def decode_line(number: int, line: bytes) -> ev.Event | None:
 async def import_lines(
     conn: Conn,
     lines: Iterable[bytes],
-    projector: Projector,
     *,
     progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH,
@@ -70,11 +69,12 @@ async def import_lines(
 
     async def flush() -> None:
         try:
-            appended = await store.append(conn, batch, api_key_name="import", project=projector)
+            appended = await store.append(conn, batch, api_key_name="import")
         except store.AppendError as error:
             raise BadLine(numbers[error.index], f"{error.pointer}: {error.reason}") from None
         report.stored += sum(not a.replayed for a in appended)
         report.replayed += sum(a.replayed for a in appended)
+        report.last_position = max(report.last_position, *(a.position for a in appended))
         if progress is not None:
             progress(len(batch))
         batch.clear()

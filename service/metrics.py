@@ -47,6 +47,34 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.head = Gauge("hiring_news_log_head", "the log's last position", registry=self.registry)
+        self.projected = Gauge(
+            "hiring_news_projection_position", "the projection's checkpoint", registry=self.registry
+        )
+        self.lag = Gauge(
+            "hiring_news_projection_lag", "events appended but not yet projected", registry=self.registry
+        )
+        self.active = Gauge(
+            "hiring_news_projector_active",
+            "1 while this process's projector holds the election lock",
+            registry=self.registry,
+        )
+        self.projected_events = Gauge(
+            "hiring_news_projector_events",
+            "events this process's projector has applied since it started",
+            registry=self.registry,
+        )
+
+    def log(self, head: int, projected: int) -> None:
+        self.head.set(head)
+        self.projected.set(projected)
+        self.lag.set(head - projected)
+
+    def projector(self, projector: Any) -> None:
+        """Sample this process's projector (service.projector.Projector, or None)."""
+        self.active.set(1 if projector is not None and projector.role == "active" else 0)
+        self.projected_events.set(0 if projector is None else projector.events)
+
     def appended(self, stored: int, batch: int) -> None:
         self.events_appended.inc(stored)
         self.batch_size.observe(batch)

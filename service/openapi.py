@@ -74,6 +74,15 @@ ETAG: Final = ResponseHeader(
     documentation_only=True,
 )
 
+PROJECTION_LAG: Final = ResponseHeader(
+    name="Projection-Lag",
+    description="Only on an answer given without `as_of` or `known_at` while the projector was more "
+    "than HIRING_NEWS_READ_WAIT seconds behind the log: how many events of the log the answer, at the "
+    "projection's position (`as_of`), does not reflect yet.",
+    documentation_only=True,
+    required=False,
+)
+
 _PROBLEMS: Final = {
     400: "Malformed JSON, or a bad query or path parameter; `errors` names each.",
     401: "No API key where one is needed, or an unknown or revoked one.",
@@ -112,9 +121,20 @@ NOT_MODIFIED: Final = ResponseSpec(
 )
 
 
+READ_UNAVAILABLE: Final = (
+    "The database is unreachable, or the read asked (by `as_of` or `known_at`) for a position the "
+    "projector has not reached within HIRING_NEWS_READ_WAIT seconds; retry after Retry-After seconds."
+)
+
+
 def read(container: Any, description: str, *, not_found: str | None = None) -> dict[int, ResponseSpec]:
     """The answers of a read: the body, 304 for a matching If-None-Match, and the problems."""
-    found = {200: answer(container, description), 304: NOT_MODIFIED, **problems(400, 401, 429, 500, 503)}
+    found = {
+        200: answer(container, description),
+        304: NOT_MODIFIED,
+        **problems(400, 401, 429, 500),
+        503: problem(503, READ_UNAVAILABLE),
+    }
     if not_found is not None:
         found[404] = problem(404, not_found)
     return found

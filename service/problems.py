@@ -236,7 +236,3 @@ def on_data_error(request: Request[Any, Any, Any], exc: Exception) -> Response[b
         else "a value is outside the range the database can store"
     )
     return problem_response(request, make_problem(status, reason, request.url.path))
-
-
-# Client-side (asyncpg could not encode an argument) and server-side (SQLSTATE class 22).
-DATA_ERRORS: Final[tuple[type[Exception], ...]] = (asyncpg.DataError, asyncpg.exceptions._base.DataError)

@@ -5,27 +5,32 @@ P and speak of day D (one GiST probe per org or person), and `service.answers` t
 them into the answer, with the very functions that answer the pure fold. That is why
 the SQL answer equals the fold's, which the property tests check.
 
-Rosters and careers, the reads asked most, are one statement each: position, id check
-and rows in one round trip, the rows as JSON for one decode, and their sources passed
-into the answer as the cache stores them, never decoded.
+Every read also says where it stands (`Stand`): the position it asked for (`as_of`, the
+last one recorded by `known_at`, or the head), and the one it was answered at, which is
+lower while the projector has not reached the asked one. The API waits for the
+projector then (`service.api.reads`). Rosters and careers, the reads asked most, are one
+statement each: where they stand, the id check and the rows in one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 import msgspec
 
 from service import answers
-from service.fold import MembershipRow, MoveRow, OrgRow, PersonRow, SourceRef
+from service.fold import MembershipRow, MoveRow, OrgRow, PersonRow
 from service.sql import QUERIES as Q
 from service.store import Conn
 
-_sources: Final = msgspec.json.Decoder(tuple[SourceRef, ...])
 _aliases: Final = msgspec.json.Decoder(tuple[str, ...])
+_org_rows: Final = msgspec.json.Decoder(list[OrgRow])
+_memberships: Final = msgspec.json.Decoder(list[MembershipRow])
+_names: Final = msgspec.json.Decoder(dict[str, str | None])
 
 
 class UnknownId(Exception):
@@ -35,12 +40,35 @@ class UnknownId(Exception):
         super().__init__(f"no {kind} {ident!r} in the log as of position {as_of}")
 
 
+@dataclass(frozen=True, slots=True)
+class Stand:
+    """Where a read stands: the position it asked for, the one it is answered at (the
+    projection's, while the projector is behind the asked one), and the log's head."""
+
+    asked: int
+    position: int
+    head: int
+
+    @property
+    def behind(self) -> bool:
+        return self.position < self.asked
+
+    @property
+    def lag(self) -> int:
+        """How many events of the log the answer does not reflect."""
+        return self.head - self.position
+
+
+def _stand(record: asyncpg.Record) -> Stand:
+    return Stand(int(record["asked"]), int(record["position"]), int(record["head"]))
+
+
 # ---- rows from records ---------------------------------------------------------------------
 
 
-def membership(record: asyncpg.Record | Mapping[str, Any]) -> MembershipRow:
+def membership(record: asyncpg.Record) -> MembershipRow:
     values = dict(record.items())
-    values["sources"] = _sources.decode(values["sources"])
+    values["sources"] = msgspec.Raw(values["sources"].encode())
     return MembershipRow(**values)
 
 
@@ -54,36 +82,25 @@ def person_row(record: asyncpg.Record) -> PersonRow:
 
 def move_row(record: asyncpg.Record) -> MoveRow:
     values = dict(record.items())
-    values["sources"] = _sources.decode(values["sources"])
+    values["sources"] = msgspec.Raw(values["sources"].encode())
     return MoveRow(**values)
 
 
 # ---- positions -----------------------------------------------------------------------------
 
 
-def _asking(statement: str) -> str:
-    """A statement with the CTEs that say which position it reads at (`asked` in reads.sql)."""
-    return statement.replace("WITH :asked", "WITH " + Q["asked"])
-
-
-_READ_POSITION: Final = _asking(Q["read_position"])
-_TIMELINE: Final = _asking(Q["timeline"])
-
-
-async def position(
-    conn: Conn, as_of: int | None, known_at: Any | None, about: tuple[str, str] | None = None
-) -> int:
-    """The log position a read reflects: as_of (capped at the head), known_at, or the head.
-
-    With `about` (kind, id), also refuse an id the log had not mentioned by then, in the
-    same round trip.
-    """
+async def stand(
+    conn: Conn, as_of: int | None, known_at: datetime | None, about: tuple[str, str] | None = None
+) -> Stand:
+    """Where a read stands. With `about` (kind, id), also refuse an id the log had not
+    mentioned by then (not while the answer is behind: the projector may yet get there)."""
     kind, ident = about if about is not None else (None, None)
-    row = await conn.fetchrow(_READ_POSITION, ident, as_of, known_at, kind)
-    assert row is not None
-    if not row["known"]:
-        raise UnknownId(str(kind), str(ident), row["position"])
-    return int(row["position"])
+    record = await conn.fetchrow(Q["stand"], ident, as_of, known_at, kind)
+    assert record is not None
+    found = _stand(record)
+    if not record["known"] and not found.behind:
+        raise UnknownId(str(kind), str(ident), found.position)
+    return found
 
 
 async def _require(conn: Conn, kind: str, idents: list[str], as_of: int) -> None:
@@ -104,36 +121,6 @@ async def _people(conn: Conn, person_ids: Iterable[str], as_of: int) -> dict[str
 # ---- the questions -------------------------------------------------------------------------
 
 
-class Member(msgspec.Struct, array_like=True, gc=False):
-    """A membership row as the roster statement returns it: what the roster rules read
-    (`answers.Membership`), the person's name as of P, and the sources as stored, which
-    arrive apart and are set once decoded."""
-
-    person_id: str
-    org_id: str
-    role: str
-    title: str | None
-    start_value: str | None
-    start_earliest: date | None
-    start_latest: date | None
-    ended: bool
-    end_earliest: date | None
-    end_latest: date | None
-    seg_from: date | None
-    seg_until: date | None
-    status: str
-    name: str | None
-    sources: msgspec.Raw = msgspec.Raw(b"[]")
-
-
-_org_rows: Final = msgspec.json.Decoder(list[OrgRow])
-_members: Final = msgspec.json.Decoder(list[Member])
-_ROSTER: Final = {
-    include: _asking(Q["roster"]).replace("(:orgs)", f"({Q['roster_subtree' if include else 'roster_org']})")
-    for include in (False, True)
-}
-
-
 async def roster(
     conn: Conn,
     org_id: str,
@@ -143,27 +130,43 @@ async def roster(
     *,
     include_suborgs: bool,
     min_status: answers.MinStatus,
-) -> answers.Roster:
-    """Who is in an org on a day, as of `as_of` (capped at the head), or of the last
-    position recorded by `known_at`, or of the head: one statement, one round trip.
+) -> tuple[answers.Roster | None, Stand]:
+    """Who is in an org on a day, as of a position (see `Stand`): one statement, one
+    round trip. None for an org the log had not mentioned by then (while not behind).
 
     The sources are never decoded: each entry carries them as stored, into the answer.
     """
-    record = await conn.fetchrow(_ROSTER[include_suborgs], org_id, as_of, known_at, on)
+    record = await conn.fetchrow(Q["roster"], org_id, as_of, known_at, on, include_suborgs)
     assert record is not None
-    position, known, org_rows, members, sources = record
-    if not known:
-        raise UnknownId("org", org_id, position)
-    org_ids = answers.roster_orgs(org_id, on, _org_rows.decode(org_rows), include_suborgs)
-    rows = _members.decode(members)
-    for row, stored in zip(rows, sources, strict=True):
-        row.sources = msgspec.Raw(stored)
-    names = {row.person_id: row.name for row in rows}
-    return answers.roster(org_id, on, min_status, rows, names, org_ids, position)
+    found = _stand(record)
+    if found.behind:
+        return None, found
+    if not record["known"]:
+        raise UnknownId("org", org_id, found.position)
+    orgs = answers.roster_orgs(org_id, on, _org_rows.decode(record["orgs"]), include_suborgs)
+    rows = _memberships.decode(record["members"])
+    names = _names.decode(record["names"])
+    return answers.roster(org_id, on, min_status, rows, names, orgs, found.position), found
 
 
-# An org the log had not mentioned by P has no rows as of P, so `org` and `tree` need no
-# check of their own: no rows is no answer, the 404.
+async def timeline(
+    conn: Conn, person_id: str, as_of: int | None, known_at: datetime | None = None
+) -> tuple[answers.Timeline | None, Stand]:
+    """A career as of a position (as for `roster`): one statement, sources never decoded."""
+    record = await conn.fetchrow(Q["timeline"], person_id, as_of, known_at)
+    assert record is not None
+    found = _stand(record)
+    if found.behind:
+        return None, found
+    if not record["known"]:
+        raise UnknownId("person", person_id, found.position)
+    rows = _memberships.decode(record["rows"])
+    return answers.timeline(person_id, record["name"], rows, found.position), found
+
+
+# The questions below read at a position that `stand` resolved and the projection has
+# reached. An org the log had not mentioned by P has no rows as of P, so `org` and `tree`
+# need no check of their own: no rows is no answer, the 404.
 
 
 async def org(conn: Conn, org_id: str, on: date, as_of: int) -> answers.OrgView:
@@ -181,43 +184,6 @@ async def tree(conn: Conn, org_id: str, on: date, as_of: int) -> answers.Tree:
     if found is None:
         raise UnknownId("org", org_id, as_of)
     return found
-
-
-class Stint(msgspec.Struct, frozen=True, array_like=True, gc=False):
-    """A membership row as the timeline statement returns it (`answers.Career`), with its
-    sources as stored."""
-
-    person_id: str
-    org_id: str
-    role: str
-    title: str | None
-    start_value: str | None
-    start_earliest: date | None
-    start_latest: date | None
-    ended: bool
-    end_value: str | None
-    end_earliest: date | None
-    end_latest: date | None
-    seg_from: date | None
-    seg_until: date | None
-    status: str
-    fact_key: str
-    sources: msgspec.Raw
-
-
-_stints: Final = msgspec.json.Decoder(list[Stint])
-
-
-async def timeline(
-    conn: Conn, person_id: str, as_of: int | None, known_at: datetime | None = None
-) -> answers.Timeline:
-    """A career as of a position (as for `roster`): one statement, sources never decoded."""
-    record = await conn.fetchrow(_TIMELINE, person_id, as_of, known_at)
-    assert record is not None
-    position, known, name, rows = record
-    if not known:
-        raise UnknownId("person", person_id, position)
-    return answers.timeline(person_id, name, _stints.decode(rows), position)
 
 
 async def flows(

@@ -1,9 +1,12 @@
-"""Rebuild the bitemporal cache from the log, into shadow tables, then swap them in.
+"""Rebuild the projection from the log, into shadow tables, then swap them in.
 
-The projection tables are created afresh in a shadow schema by the same migration that
-made them, filled by folding the whole log event by event (so every row gets the
-position range it held in), then, under the log's append lock, brought up to the
-events appended meanwhile and moved into place in one transaction. Readers keep
+The projection's tables (rows, the fold's files, the structure's indexes, the
+checkpoint) are created afresh in a shadow schema by the migrations that made them, and
+filled by the projector's own batches from position 0 (`service.projection`): one pass
+over the log, rows written with COPY, the GiST indexes set aside until the bulk is
+loaded. Then, holding the projection's write lock (the live projector waits, appends go
+on), the shadow is brought up to the head and its tables moved into place in one
+transaction, checkpoint included: the projector carries on from there. Readers keep
 answering from the old tables until that transaction commits.
 """
 
@@ -13,10 +16,22 @@ from collections.abc import Callable
 
 import asyncpg
 
-from service import database, fold, projection, sql
+from service import database, sql
+from service.projection import Projection
+from service.sql import QUERIES as Q
 
-PROJECTION_TABLES = ("membership_rows", "org_rows", "person_rows", "move_rows")
-_FLUSH_EVERY = 5000
+PROJECTION_TABLES = (
+    "membership_rows",
+    "org_rows",
+    "person_rows",
+    "move_rows",
+    "projection_checkpoint",
+    "fold_people",
+    "fold_orgs",
+    "fold_org_edges",
+    "fold_org_people",
+)
+REBUILD_BATCH = 5000
 
 Progress = Callable[[int, int], None]
 
@@ -29,77 +44,78 @@ def _projection_migrations() -> list[str]:
     return found
 
 
-async def rebuild(dsn: str, *, schema: str | None = None, progress: Progress | None = None) -> int:
-    """Rebuild every projection table; returns the log position the new tables reflect."""
-    admin = await database.connect(dsn, schema=schema)
+async def rebuild(
+    dsn: str,
+    *,
+    schema: str | None = None,
+    progress: Progress | None = None,
+    batch: int = REBUILD_BATCH,
+) -> int:
+    """Rebuild every projection table; returns the checkpoint the new tables start at."""
+    home_conn = await database.connect(dsn, schema=schema)
+    shadow_conn: asyncpg.Connection | None = None
+    shadow = ""
     try:
-        await database.migrate(admin)
-        home = str(await admin.fetchval("SELECT current_schema()"))
+        await database.migrate(home_conn)
+        home = str(await home_conn.fetchval("SELECT current_schema()"))
         # One shadow schema per home schema, so rebuilds of different schemas never meet.
         shadow = f"{home}_rebuild"
-        total = int(await admin.fetchval(sql.QUERIES["head_position"]))
-        await admin.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
-        await admin.execute(f"CREATE SCHEMA {shadow}")
-    finally:
-        await admin.close()
-
-    # Shadow first on the search path: the projection's queries write the new tables
-    # while reading the log from the home schema.
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": f"{shadow},{home}", "jit": "off"})
-    try:
+        await home_conn.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
+        await home_conn.execute(f"CREATE SCHEMA {shadow}")
+        # Shadow first on the search path: the batches write the new tables while
+        # reading the log from the home schema.
+        shadow_conn = await asyncpg.connect(
+            dsn, server_settings={"search_path": f"{shadow},{home}", "jit": "off"}
+        )
         for text in _projection_migrations():
-            await conn.execute(text)
+            await shadow_conn.execute(text)
         # A GiST index built once over the finished table costs a fraction of growing it
         # row by row: set the shadow's aside and build them after the bulk of the load.
         deferred = [
-            r["indexdef"]
-            for r in await conn.fetch(sql.QUERIES["gist_indexes"], shadow, list(PROJECTION_TABLES))
+            r["indexdef"] for r in await shadow_conn.fetch(Q["gist_indexes"], shadow, list(PROJECTION_TABLES))
         ]
         for definition in deferred:
-            await conn.execute(f"DROP INDEX {shadow}.{definition.split()[2]}")
-        cache = projection.Cache()
-        cache.state = fold.State()
-        done = await _fold_into(conn, cache, 0, total, progress, total)
+            await shadow_conn.execute(f"DROP INDEX {shadow}.{definition.split()[2]}")
+        projection = Projection(batch=batch)
+        total = int(await home_conn.fetchval(Q["head_position"]))
+        await _project(shadow_conn, projection, total, progress)
         for definition in deferred:
-            await conn.execute(definition)
-        async with conn.transaction():
-            await conn.execute(sql.QUERIES["lock_log"])
-            head = int(await conn.fetchval(sql.QUERIES["head_position"]))
-            done = await _fold_into(conn, cache, done, head, progress, head)
+            await shadow_conn.execute(definition)
+        async with home_conn.transaction():
+            # The live projector finishes its batch and waits here; appends go on.
+            await home_conn.execute(Q["projection_write_lock"])
+            head = int(await home_conn.fetchval(Q["head_position"]))
+            done = await _project(shadow_conn, projection, head, progress)
             for table in PROJECTION_TABLES:
-                await conn.execute(f"DROP TABLE {home}.{table}")
-                await conn.execute(f"ALTER TABLE {shadow}.{table} SET SCHEMA {home}")
-            await conn.execute(f"DROP SCHEMA {shadow}")
+                await home_conn.execute(f"DROP TABLE {home}.{table}")
+                await home_conn.execute(f"ALTER TABLE {shadow}.{table} SET SCHEMA {home}")
+            await home_conn.execute(f"DROP SCHEMA {shadow}")
         # Fresh tables have no statistics, and autovacuum may be off or late: without
         # them the planner guesses one row everywhere and can pick the wrong index.
         for table in PROJECTION_TABLES:
-            await conn.execute(f"ANALYZE {home}.{table}")
+            await home_conn.execute(f"ANALYZE {home}.{table}")
         return done
     except BaseException:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
+        if shadow:
+            await home_conn.execute(f"DROP SCHEMA IF EXISTS {shadow} CASCADE")
         raise
     finally:
-        await conn.close()
+        if shadow_conn is not None:
+            await shadow_conn.close()
+        await home_conn.close()
 
 
-async def _fold_into(
-    conn: asyncpg.Connection,
-    cache: projection.Cache,
-    after: int,
-    upto: int,
-    progress: Progress | None,
-    total: int,
+async def _project(
+    conn: asyncpg.Connection, projection: Projection, upto: int, progress: Progress | None
 ) -> int:
-    position = after
+    position = int(await conn.fetchval(Q["checkpoint"]))
     while position < upto:
-        chunk = await projection.read_log(conn, position, min(upto, position + _FLUSH_EVERY))
-        if not chunk:
+        stats = await projection.step(conn, upto=upto)
+        if not stats.events:
             break
-        changes = projection.Changes()
-        for rec in chunk:
-            cache.advance(rec, changes)
-        await projection.write(conn, changes)
-        position = chunk[-1].position
+        position = stats.position
         if progress is not None:
-            progress(position, total)
+            progress(position, upto)
+    if progress is not None:
+        progress(position, upto)
     return position

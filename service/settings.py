@@ -23,6 +23,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_per_minute: int = 0
     anonymous_rate_limit_per_minute: int | None = None
     cors_origins: tuple[str, ...] = ()
+    # How long a read waits for the projector to reach the position it asked for.
+    read_wait_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -46,4 +48,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             rate_limit_per_minute=int(get("HIRING_NEWS_RATE_LIMIT") or 0),
             anonymous_rate_limit_per_minute=None if anonymous is None else int(anonymous),
             cors_origins=tuple(o.strip() for o in origins.split(",")) if origins else (),
+            read_wait_seconds=float(get("HIRING_NEWS_READ_WAIT") or 2.0),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeAlias
@@ -72,35 +72,29 @@ class UnknownReference(AppendError):
 # What append_many answers for each batch: its events, or why none of them was stored.
 Outcome: TypeAlias = "list[Appended] | AppendError"
 
-# Called inside the append transaction with the events just inserted, so projections
-# are written in the same transaction as the log (read-your-writes).
-Projector = Callable[[Conn, Sequence[NewEvent]], Awaitable[None]]
+# Values the database refuses in a row (the checks before the insert are meant to catch
+# them all): they belong to the request that sent them, never to the database's health.
+# Client-side (asyncpg could not encode an argument) and server-side (SQLSTATE class 22).
+DATA_ERRORS: Final[tuple[type[Exception], ...]] = (asyncpg.DataError, asyncpg.exceptions._base.DataError)
 
 
-async def append(
-    conn: Conn,
-    batch: Sequence[ev.Event],
-    *,
-    api_key_name: str | None = None,
-    project: Projector | None = None,
-) -> list[Appended]:
+async def append(conn: Conn, batch: Sequence[ev.Event], *, api_key_name: str | None = None) -> list[Appended]:
     """Append a batch atomically: all new events are stored, in order, or none is."""
-    [outcome] = await append_many(conn, [Batch(batch, api_key_name)], project=project)
+    [outcome] = await append_many(conn, [Batch(batch, api_key_name)])
     if isinstance(outcome, AppendError):
         raise outcome
     return outcome
 
 
-async def append_many(
-    conn: Conn, batches: Sequence[Batch], *, project: Projector | None = None
-) -> list[Outcome]:
+async def append_many(conn: Conn, batches: Sequence[Batch]) -> list[Outcome]:
     """Append several batches in one transaction (group commit), each all or nothing.
 
     The batches are resolved in order, each as if appended alone right after the ones
     before it: it sees the ids they introduced and the idempotency keys they stored. A
     batch the log refuses gets its AppendError in its place and stores nothing; the
     others are stored all the same. A database failure raises, and then nothing of any
-    batch is stored. One lock, one lookup and one insert serve the whole group.
+    batch is stored. One lock, one lookup and one insert serve the whole group, which
+    writes the log only: the projector folds it afterwards, woken by the insert's NOTIFY.
     """
     prepared = [_Prepared.of(batch) for batch in batches]
     async with conn.transaction():
@@ -114,8 +108,6 @@ async def append_many(
                 outcomes.append(error)
         if group.inserted:
             await _insert(conn, group)
-            if project is not None:
-                await project(conn, group.inserted)
     return outcomes
 
 

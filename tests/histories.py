@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from service import events as ev
-from service.fold import event_id_at
+from tests.reference import event_id_at
 
 PEOPLE = ["ada", "bob", "cy"]
 PERSON_NAMES = {"ada": "Ada", "bob": "Bob", "cy": "Cy"}
@@ -180,4 +180,41 @@ def commuting_histories(draw: st.DrawFn) -> list[ev.Event]:
         if fact not in facts:
             facts.add(fact)
             events.append(event)
+    return events
+
+
+@st.composite
+def lead_histories(draw: st.DrawFn) -> list[ev.Event]:
+    """Histories where leads meet: joins as lead, appointments, role changes to lead and
+    merges, on a few shared days, so that two claims to one lead often overlap."""
+    days = [date(2020, 1, 1), date(2020, 6, 1), date(2021, 1, 1), date(2021, 6, 1)]
+    events: list[ev.Event] = []
+    for _ in range(draw(st.integers(2, 12))):
+        p = draw(st.sampled_from(PEOPLE))
+        o = draw(st.sampled_from(ORGS[:2]))
+        day = draw(st.sampled_from(days))
+        choices: list[ev.OnDate] = [
+            day.isoformat(),
+            day.isoformat()[:7],
+            ev.DateRange(latest=day.isoformat()),
+        ]
+        on = draw(st.sampled_from(choices))
+        match draw(st.sampled_from(["joined", "joined", "appointed", "role", "merged", "left"])):
+            case "joined":
+                role: ev.Role = draw(st.sampled_from(["lead", "member"]))
+                events.append(
+                    ev.MemberJoined(data=ev.MemberJoinedData(person_id=p, org_id=o, role=role, on=on))
+                )
+            case "appointed":
+                events.append(ev.LeadAppointed(data=ev.LeadAppointedData(person_id=p, org_id=o, on=on)))
+            case "role":
+                events.append(
+                    ev.MemberRoleChanged(
+                        data=ev.MemberRoleChangedData(person_id=p, org_id=o, role="lead", on=on)
+                    )
+                )
+            case "merged":
+                events.append(ev.OrgMerged(data=ev.OrgMergedData(org_id=ORGS[0], into_id=ORGS[1], on=on)))
+            case _:
+                events.append(ev.MemberLeft(data=ev.MemberLeftData(person_id=p, org_id=o, on=on)))
     return events

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from litestar import Request, Response, get
 from litestar.params import PathParameter, QueryParameter
 
 from service import answers, reads
-from service.api.common import json_answer, read_pool
-from service.openapi import ETAG, READ_SECURITY, read
-from service.problems import FieldError, ProblemError
+from service.api.common import json_answer, read_pool, settings
+from service.openapi import ETAG, PROJECTION_LAG, READ_SECURITY, read
+from service.problems import RETRY_AFTER_SECONDS, FieldError, ProblemError
 from service.store import Conn
+from service.watch import ProjectionWatch
+
+T = TypeVar("T")
 
 On = Annotated[date | None, QueryParameter(description="the valid date, YYYY-MM-DD (default: today, UTC)")]
 KnownAt = Annotated[
@@ -56,28 +61,97 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Where an answer stands, and whether the projector kept it from the position asked."""
+
+    stand: reads.Stand
+    lagging: bool = False
+
+
+async def waiting(
+    request: Request[Any, Any, Any],
+    as_of: int | None,
+    known_at: datetime | None,
+    attempt: Callable[[Conn, int | None, datetime | None], Awaitable[tuple[T | None, reads.Stand]]],
+) -> tuple[T, Reading]:
+    """Run a read at the position it asks for, waiting for the projector to get there.
+
+    Without `as_of` or `known_at` the read asks for the head when it arrives, so it
+    reflects every event committed before it (read-your-writes); past the wait
+    (HIRING_NEWS_READ_WAIT) it is answered at the projection's position, flagged as
+    lagging. With either, past the wait it is a 503 with Retry-After. A connection is
+    held only while a statement runs, never while waiting.
+    """
+    settings_ = settings(request)
+    watch: ProjectionWatch = request.app.state.watch
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings_.read_wait_seconds
+    asked_as_of, asked_known_at = _known_at(as_of, known_at)
+    while True:
+        try:
+            async with read_pool(request).acquire() as conn:
+                found, stand = await attempt(conn, asked_as_of, asked_known_at)
+        except reads.UnknownId as error:
+            raise ProblemError(404, str(error)) from None
+        if not stand.behind:
+            assert found is not None
+            return found, Reading(stand)
+        # Later attempts ask for exactly this position, wherever the head has gone since.
+        asked_as_of, asked_known_at = stand.asked, None
+        left = deadline - loop.time()
+        if left > 0:
+            await watch.moved(left)
+            continue
+        if as_of is not None or known_at is not None:
+            raise ProblemError(
+                503,
+                f"position {stand.asked} is not projected yet (the projection is at {stand.position}); "
+                "retry shortly",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        lagging, at = await waiting(request, stand.position, None, attempt)
+        return lagging, Reading(at.stand, lagging=True)
+
+
+async def _standing(
+    request: Request[Any, Any, Any],
+    as_of: int | None,
+    known_at: datetime | None,
+    about: tuple[str, str] | None = None,
+) -> Reading:
+    async def attempt(
+        conn: Conn, as_of: int | None, known_at: datetime | None
+    ) -> tuple[reads.Stand, reads.Stand]:
+        stand = await reads.stand(conn, as_of, known_at, about)
+        return stand, stand
+
+    return (await waiting(request, as_of, known_at, attempt))[1]
+
+
 @asynccontextmanager
 async def reading(
     request: Request[Any, Any, Any],
     as_of: int | None,
     known_at: datetime | None,
     about: tuple[str, str] | None = None,
-) -> AsyncIterator[tuple[Conn, int]]:
-    """A connection and the log position the answer reflects (404 if `about` is unknown then).
+) -> AsyncIterator[tuple[Conn, Reading]]:
+    """A connection and where the answer stands, once the projection is there (404 if
+    `about` is unknown then).
 
     No transaction: every row read is selected by `positions @> P` with P at most the
-    head read first, and rows that held at P never change, so statements read at
-    different moments still agree. That saves two round trips a read.
+    projection's checkpoint, and rows that held at P never change, so statements read
+    at different moments still agree. That saves two round trips a read.
     """
-    known_at = _known_at(as_of, known_at)
+    at = await _standing(request, as_of, known_at, about)
     async with read_pool(request).acquire() as conn:
         try:
-            yield conn, await reads.position(conn, as_of, known_at, about)
+            yield conn, at
         except reads.UnknownId as error:
             raise ProblemError(404, str(error)) from None
 
 
-def _known_at(as_of: int | None, known_at: datetime | None) -> datetime | None:
+def _known_at(as_of: int | None, known_at: datetime | None) -> tuple[int | None, datetime | None]:
     """known_at, in UTC when it names no offset; a 400 with as_of too."""
     if as_of is not None and known_at is not None:
         raise ProblemError(
@@ -89,14 +163,18 @@ def _known_at(as_of: int | None, known_at: datetime | None) -> datetime | None:
             ],
         )
     if known_at is not None and known_at.tzinfo is None:
-        return known_at.replace(tzinfo=UTC)
-    return known_at
+        return as_of, known_at.replace(tzinfo=UTC)
+    return as_of, known_at
 
 
-def answer(request: Request[Any, Any, Any], body: Any, as_of: int) -> Response[bytes]:
-    if request.headers.get("if-none-match") == f'W/"{as_of}"':
-        return Response(b"", status_code=304, headers={"ETag": f'W/"{as_of}"'})
-    return json_answer(body, as_of=as_of)
+def answer(request: Request[Any, Any, Any], body: Any, at: Reading) -> Response[bytes]:
+    position = at.stand.position
+    headers = {"Projection-Lag": str(at.stand.lag)} if at.lagging else {}
+    if request.headers.get("if-none-match") == f'W/"{position}"':
+        return Response(b"", status_code=304, headers={"ETag": f'W/"{position}"', **headers})
+    response = json_answer(body, as_of=position)
+    response.headers.update(headers)
+    return response
 
 
 @get(
@@ -104,16 +182,16 @@ def answer(request: Request[Any, Any, Any], body: Any, as_of: int) -> Response[b
     summary="Every org, with its name, kind and parent on a date",
     tags=["orgs"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(Orgs, "Every org the log knows, as of the position."),
 )
 async def list_orgs(
     request: Request[Any, Any, Any], on: On = None, known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
     day = on or _today()
-    async with reading(request, as_of, known_at) as (conn, position):
-        views = await reads.orgs(conn, day, position)
-    return answer(request, Orgs(day, position, views), position)
+    async with reading(request, as_of, known_at) as (conn, at):
+        views = await reads.orgs(conn, day, at.stand.position)
+    return answer(request, Orgs(day, at.stand.position, views), at)
 
 
 @get(
@@ -121,7 +199,7 @@ async def list_orgs(
     summary="One org: name, kind and parent on a date",
     tags=["orgs"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.OrgView,
         "The org on that date; `exists` is false outside its lifetime.",
@@ -135,9 +213,9 @@ async def get_org(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at) as (conn, position):
-        view = await reads.org(conn, org_id, on or _today(), position)
-    return answer(request, view, position)
+    async with reading(request, as_of, known_at) as (conn, at):
+        view = await reads.org(conn, org_id, on or _today(), at.stand.position)
+    return answer(request, view, at)
 
 
 @get(
@@ -145,7 +223,7 @@ async def get_org(
     summary="Who is in an org on a date, and who may be",
     tags=["orgs"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Roster,
         "Members, and possible members where the news is vague.",
@@ -165,21 +243,17 @@ async def get_roster(
     min_status: MinStatus = "reported",
 ) -> Response[bytes]:
     # One statement resolves the position, checks the org and reads the rows.
-    when = _known_at(as_of, known_at)
-    async with read_pool(request).acquire() as conn:
-        try:
-            roster = await reads.roster(
-                conn,
-                org_id,
-                on or _today(),
-                as_of,
-                when,
-                include_suborgs=include == "suborgs",
-                min_status=min_status,
-            )
-        except reads.UnknownId as error:
-            raise ProblemError(404, str(error)) from None
-    return answer(request, roster, roster.as_of)
+    day = on or _today()
+
+    async def attempt(
+        conn: Conn, as_of: int | None, known_at: datetime | None
+    ) -> tuple[answers.Roster | None, reads.Stand]:
+        return await reads.roster(
+            conn, org_id, day, as_of, known_at, include_suborgs=include == "suborgs", min_status=min_status
+        )
+
+    roster, at = await waiting(request, as_of, known_at, attempt)
+    return answer(request, roster, at)
 
 
 @get(
@@ -187,7 +261,7 @@ async def get_roster(
     summary="An org and its sub-orgs on a date",
     tags=["orgs"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Tree,
         "The org and its sub-orgs, nested.",
@@ -201,9 +275,9 @@ async def get_tree(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at) as (conn, position):
-        found = await reads.tree(conn, org_id, on or _today(), position)
-    return answer(request, found, position)
+    async with reading(request, as_of, known_at) as (conn, at):
+        found = await reads.tree(conn, org_id, on or _today(), at.stand.position)
+    return answer(request, found, at)
 
 
 @get(
@@ -211,16 +285,16 @@ async def get_tree(
     summary="Every person the log knows",
     tags=["people"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(People, "Every person, with names and aliases."),
 )
 async def list_people(
     request: Request[Any, Any, Any], known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at) as (conn, position):
-        rows = await reads.people(conn, position)
+    async with reading(request, as_of, known_at) as (conn, at):
+        rows = await reads.people(conn, at.stand.position)
     summaries = [PersonSummary(r.person_id, r.name, r.aliases) for r in rows]
-    return answer(request, People(position, summaries), position)
+    return answer(request, People(at.stand.position, summaries), at)
 
 
 @get(
@@ -228,7 +302,7 @@ async def list_people(
     summary="A career, in start order",
     tags=["people"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Timeline,
         "Every membership, retracted and denied ones flagged by `status`.",
@@ -238,13 +312,13 @@ async def list_people(
 async def get_timeline(
     request: Request[Any, Any, Any], person_id: PersonId, known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
-    when = _known_at(as_of, known_at)
-    async with read_pool(request).acquire() as conn:
-        try:
-            found = await reads.timeline(conn, person_id, as_of, when)
-        except reads.UnknownId as error:
-            raise ProblemError(404, str(error)) from None
-    return answer(request, found, found.as_of)
+    async def attempt(
+        conn: Conn, as_of: int | None, known_at: datetime | None
+    ) -> tuple[answers.Timeline | None, reads.Stand]:
+        return await reads.timeline(conn, person_id, as_of, known_at)
+
+    found, at = await waiting(request, as_of, known_at, attempt)
+    return answer(request, found, at)
 
 
 @get(
@@ -252,7 +326,7 @@ async def get_timeline(
     summary="Moves from one org (and its sub-orgs) to another",
     tags=["flows"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Flows,
         "One move per person and transition.",
@@ -268,9 +342,9 @@ async def get_flows(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at) as (conn, position):
-        found = await reads.flows(conn, from_, to, since, until, position)
-    return answer(request, found, position)
+    async with reading(request, as_of, known_at) as (conn, at):
+        found = await reads.flows(conn, from_, to, since, until, at.stand.position)
+    return answer(request, found, at)
 
 
 @get(
@@ -278,7 +352,7 @@ async def get_flows(
     summary="Replay: every org with its roster on a date, as known then",
     tags=["state"],
     security=READ_SECURITY,
-    response_headers=[ETAG],
+    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(answers.StateView, "Every org existing that day, with its roster."),
 )
 async def get_state(
@@ -288,6 +362,6 @@ async def get_state(
     as_of: AsOf = None,
     min_status: MinStatus = "reported",
 ) -> Response[bytes]:
-    async with reading(request, as_of, known_at) as (conn, position):
-        found = await reads.state(conn, on or _today(), position, min_status)
-    return answer(request, found, position)
+    async with reading(request, as_of, known_at) as (conn, at):
+        found = await reads.state(conn, on or _today(), at.stand.position, min_status)
+    return answer(request, found, at)

@@ -257,8 +257,11 @@ async def seeded(client: AsyncTestClient, conn: asyncpg.Connection) -> dict[str,
         "/events", content=encoded({**joined(), "idempotency_key": "k"}), headers={**JSON, **ADMIN}
     )
     assert first.status_code == 201, first.text
+    # A read reflects every event committed before it: once it answers, the projector
+    # has written its rows too, and the counts below are settled.
+    assert (await client.get("/people")).json()["as_of"] == 1
     before = await rows(conn)
-    assert before["events"] == 1
+    assert before["events"] == 1 and before["membership_rows"] == 1
     return before
 
 

@@ -167,6 +167,8 @@ async def test_unknown_event_id_is_404_and_bad_params_400(client: AsyncTestClien
 
 async def test_health_and_readiness(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     assert (await client.get("/healthz")).json() == {"status": "ok"}
-    assert (await client.get("/readyz")).json() == {"status": "ready"}
+    ready = (await client.get("/readyz")).json()
+    assert ready["status"] == "ready" and (ready["head"], ready["projected"], ready["lag"]) == (0, 0, 0)
+    assert ready["projector"] in {"starting", "active", "standby"}
     response = await client.get("/healthz")
     assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-request-id"]

@@ -214,22 +214,28 @@ def test_logs_are_json_lines_with_the_request_id_and_no_key(fresh_database: str,
     assert BOOTSTRAP_KEY not in log.read_text()
 
 
-def test_serve_folds_the_log_at_start_and_appends_on_it(fresh_database: str, tmp_path: Path) -> None:
+def test_import_projects_alone_then_serve_carries_on_from_the_checkpoint(
+    fresh_database: str, tmp_path: Path
+) -> None:
     env = {**environment(fresh_database), "HIRING_NEWS_LOG_LEVEL": "info"}
-    assert cli(["import", "--example", "article"], env).returncode == 0
+    # No projector runs: import wins the election and projects its events itself.
+    imported = cli(["import", "--example", "article"], env)
+    assert imported.returncode == 0, imported.stderr
     log = tmp_path / "serve.log"
     with serving(env, log=log) as (base, _):
-        deadline = time.monotonic() + 60
-        while not (warm := [w for w in _log_lines(log) if w.get("event") == "projection warm"]):
-            assert time.monotonic() < deadline, "no warm-up logged"
-            time.sleep(0.2)
-        assert warm[0]["position"] == 28  # before any append asked for it
+        ready = httpx.get(f"{base}/readyz").json()
+        assert (ready["head"], ready["projected"], ready["lag"]) == (28, 28, 0)
         answer = httpx.post(f"{base}/events", json=joined("new-hire"), headers=ADMIN)
         assert answer.status_code == 201 and answer.json()["events"][0]["position"] == 29
-        roster = httpx.get(f"{base}/orgs/msl/roster", params={"on": "2025-08-10"}).json()
-        assert [m["person_id"] for m in roster["members"]] == ["new-hire"]
+        # Read-your-writes: the roster waits for the projector to reach position 29.
+        roster = httpx.get(f"{base}/orgs/msl/roster", params={"on": "2025-08-10"})
+        assert roster.json()["as_of"] == 29 and roster.headers["etag"] == 'W/"29"'
+        assert [m["person_id"] for m in roster.json()["members"]] == ["new-hire"]
         article = httpx.get(f"{base}/orgs/meta-superintelligence-labs/roster", params={"on": "2025-07-20"})
         assert "ruoming-pang" in {m["person_id"] for m in article.json()["members"]}
+        assert httpx.get(f"{base}/readyz").json()["projector"] == "active"
+    events = [line.get("event") for line in _log_lines(log)]
+    assert "projector active" in events
 
 
 def _log_lines(log: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -19,8 +19,27 @@ import pytest
 from service import database, store
 from service import events as ev
 from service.appender import GROUP_EVENTS, Appender, Closed
-from service.projection import Projector
-from service.store import Batch, Conn, NewEvent
+from service.store import Batch, Conn
+
+
+async def fail_inserts(conn: Conn, times: int | None = None) -> None:
+    """Make the database itself fail inserts into the log (the first `times` of them, or
+    all): a trigger raising what a lost table raises. A sequence counts the failures, as
+    it is not rolled back with them."""
+    await conn.execute("CREATE SEQUENCE failures")
+    limit = "NULL" if times is None else str(times)
+    await conn.execute(
+        f"""CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF {limit} IS NULL OR nextval('failures') <= {limit} THEN
+                    RAISE EXCEPTION 'injected failure' USING ERRCODE = 'undefined_table';
+                END IF;
+                RETURN NULL;
+            END $$"""
+    )
+    await conn.execute(
+        "CREATE TRIGGER fail_insert BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION fail_insert()"
+    )
 
 
 def joined(
@@ -162,11 +181,9 @@ async def test_a_claim_may_target_an_event_stored_earlier(conn: asyncpg.Connecti
 
 
 async def test_a_database_failure_stores_nothing_of_any_batch(conn: asyncpg.Connection) -> None:
-    async def broken(c: Conn, new: Sequence[NewEvent]) -> None:
-        await c.execute("SELECT * FROM no_such_table")
-
+    await fail_inserts(conn)
     with pytest.raises(asyncpg.UndefinedTableError):
-        await store.append_many(conn, [Batch([joined("alice")]), Batch([joined("bob")])], project=broken)
+        await store.append_many(conn, [Batch([joined("alice")]), Batch([joined("bob")])])
     assert await rows(conn) == []
     assert await conn.fetchval("SELECT count(*) FROM entities") == 0
 
@@ -185,22 +202,8 @@ async def pool(pg_dsn: str, schema: str) -> AsyncIterator[asyncpg.Pool]:
         await created.close()
 
 
-class FailsOnce:
-    """A projector whose first call fails in the database, like a lost table would."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.projector = Projector()
-
-    async def __call__(self, conn: Conn, new: Sequence[NewEvent]) -> None:
-        self.calls += 1
-        if self.calls == 1:
-            await conn.execute("SELECT * FROM no_such_table")
-        await self.projector(conn, new)
-
-
 async def test_concurrent_requests_make_one_group(pool: asyncpg.Pool) -> None:
-    appender = Appender(pool, Projector())
+    appender = Appender(pool)
     appender.start()
     try:
         answers = await asyncio.gather(
@@ -222,7 +225,7 @@ async def test_concurrent_requests_make_one_group(pool: asyncpg.Pool) -> None:
 
 
 async def test_groups_stop_at_the_cap_and_a_whole_request_is_never_split(pool: asyncpg.Pool) -> None:
-    appender = Appender(pool, Projector())
+    appender = Appender(pool)
     appender.start()
     big = GROUP_EVENTS * 3 // 5
     try:
@@ -242,7 +245,7 @@ async def test_groups_stop_at_the_cap_and_a_whole_request_is_never_split(pool: a
 
 
 async def test_a_cancelled_request_is_still_appended_once(pool: asyncpg.Pool) -> None:
-    appender = Appender(pool, Projector())
+    appender = Appender(pool)
     appender.start()
     try:
         waiting = asyncio.create_task(appender.append([joined("alice", key="k-alice")]))
@@ -262,7 +265,9 @@ async def test_a_cancelled_request_is_still_appended_once(pool: asyncpg.Pool) ->
 
 
 async def test_a_database_failure_fails_every_request_of_the_group(pool: asyncpg.Pool) -> None:
-    appender = Appender(pool, FailsOnce())
+    async with pool.acquire() as conn:
+        await fail_inserts(conn, times=1)
+    appender = Appender(pool)
     appender.start()
     try:
         answers = await asyncio.gather(
@@ -283,7 +288,7 @@ async def test_a_value_the_database_refuses_fails_only_its_own_request(pool: asy
     # for any value PostgreSQL refuses that the checks before it miss.
     good = joined("alice")
     bad = msgspec.structs.replace(good, data=msgspec.structs.replace(good.data, person_name="Al\x00ice"))
-    appender = Appender(pool, Projector())
+    appender = Appender(pool)
     appender.start()
     try:
         answers = await asyncio.gather(
@@ -302,7 +307,7 @@ async def test_a_value_the_database_refuses_fails_only_its_own_request(pool: asy
 
 
 async def test_stop_appends_what_is_queued_then_refuses(pool: asyncpg.Pool) -> None:
-    appender = Appender(pool, Projector())
+    appender = Appender(pool)
     appender.start()
     queued = asyncio.create_task(appender.append([joined("alice")]))
     await asyncio.sleep(0)
@@ -314,7 +319,7 @@ async def test_stop_appends_what_is_queued_then_refuses(pool: asyncpg.Pool) -> N
 
 
 async def test_a_cancelled_worker_leaves_no_request_waiting(pool: asyncpg.Pool) -> None:
-    appender = Appender(pool, Projector())
+    appender = Appender(pool)
     appender.start()
     await asyncio.sleep(0)  # the worker waits for work
     waiting = [asyncio.create_task(appender.append([joined(f"p-{i}")])) for i in range(3)]

@@ -1,5 +1,6 @@
 """The roster read on real PostgreSQL: one statement resolves the position, checks the
-org and reads the rows, and the sources reach the answer as stored."""
+org and reads the rows, and the sources reach the answer as the fold wrote them; a read
+says where it stands when the projector has not reached the position it asks for."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from service import events as ev
 from service import reads, store
-from service.projection import Projector
+from tests.projecting import project
 
 DAY = date(2025, 7, 10)
 
@@ -31,7 +32,6 @@ def event(type_: str, **data: Any) -> ev.Event:
 async def history(conn: asyncpg.Connection) -> None:
     """Positions 1-2: Meta and a member; 3: its lab, which the log names only then; 4: a
     member of the lab; 5: an alias of hers, so her person row changes after position 4."""
-    projector = Projector()
     for batch in (
         [
             event("org.added", org_id="meta", name="Meta", kind="company"),
@@ -55,7 +55,8 @@ async def history(conn: asyncpg.Connection) -> None:
         ],
         [event("person.alias_added", person_id="ruoming-pang", alias="Pang Ruoming")],
     ):
-        await store.append(conn, batch, project=projector)
+        await store.append(conn, batch)
+    await project(conn)
 
 
 def counting(conn: asyncpg.Connection) -> list[str]:
@@ -71,7 +72,7 @@ async def count(statements: list[str]) -> int:
 
 
 async def roster(conn: asyncpg.Connection, org: str, as_of: int | None = None, **kw: Any) -> Any:
-    found = await reads.roster(
+    found, stand = await reads.roster(
         conn,
         org,
         DAY,
@@ -80,6 +81,7 @@ async def roster(conn: asyncpg.Connection, org: str, as_of: int | None = None, *
         include_suborgs=kw.pop("suborgs", False),
         min_status="reported",
     )
+    assert not stand.behind
     return msgspec.json.decode(msgspec.json.encode(found))
 
 
@@ -144,9 +146,26 @@ async def test_a_timeline_is_one_statement_and_a_person_unknown_then_is_a_404(
     statements = counting(conn)
     with pytest.raises(reads.UnknownId, match="no person 'ruoming-pang' in the log as of position 3"):
         await reads.timeline(conn, "ruoming-pang", 3)
-    found = msgspec.json.decode(msgspec.json.encode(await reads.timeline(conn, "ruoming-pang", None)))
+    career, _ = await reads.timeline(conn, "ruoming-pang", None)
+    found = msgspec.json.decode(msgspec.json.encode(career))
     assert await count(statements) == 2
     assert (found["name"], found["as_of"]) == ("Ruoming Pang", 5)
     [stint] = found["memberships"]
     assert (stint["org_id"], stint["start"]["value"], stint["end"]) == ("msl", "2025-07-01", None)
     assert [source["position"] for source in stint["sources"]] == [4]
+
+
+async def test_a_read_beyond_the_projection_says_where_it_stands_and_answers_nothing(
+    conn: asyncpg.Connection,
+) -> None:
+    await history(conn)
+    [late] = await store.append(conn, [event("person.alias_added", person_id="alexandr-wang", alias="Wang")])
+    found, stand = await reads.roster(conn, "meta", DAY, None, include_suborgs=False, min_status="reported")
+    assert found is None
+    assert (stand.asked, stand.position, stand.head, stand.behind, stand.lag) == (6, 5, 6, True, 1)
+    # As of a position the projection has reached, it answers as usual.
+    done, stand = await reads.roster(conn, "meta", DAY, 5, include_suborgs=False, min_status="reported")
+    assert done is not None and (stand.asked, stand.position, stand.behind) == (5, 5, False)
+    await project(conn)
+    career, stand = await reads.timeline(conn, "alexandr-wang", None)
+    assert career is not None and stand.position == late.position

@@ -1,0 +1,175 @@
+-- The projector (service/projector.py, service/projection.py): reading the log after its
+-- checkpoint, loading what re-deriving an id needs, finding who an event reaches, and
+-- writing one batch's rows, files and checkpoint in one transaction.
+
+-- projector_election --
+-- One projector works at a time across every process: the one holding this session
+-- lock. It is released when its connection ends, a killed process's included, and a
+-- standby that asks again takes over. One lock per schema (each projection is one).
+SELECT pg_try_advisory_lock(720194, hashtext(current_schema()))
+
+-- projection_write_lock --
+-- Taken by each batch, and by `rebuild` when it swaps its tables in: a batch never writes
+-- into tables being swapped, and sees the checkpoint the swap left. Two projectors that
+-- both believe they won the election (one cut off from the database) take turns here,
+-- and the checkpoint's compare and set makes the second start from where the first got.
+SELECT pg_advisory_xact_lock(720195, hashtext(current_schema()))
+
+-- checkpoint --
+SELECT position FROM projection_checkpoint
+
+-- move_checkpoint --
+-- Compare and set: a batch moves the checkpoint only from where it read it, so two
+-- projectors (a partition that lost the election lock, a rebuild) can never both apply
+-- the same events.
+UPDATE projection_checkpoint SET position = $2, updated_at = now() WHERE position = $1
+
+-- notify_projection --
+-- Readers waiting for a position are woken at commit.
+SELECT pg_notify('hiring_news_projection', $1::text)
+
+-- head_and_checkpoint --
+SELECT (SELECT coalesce(max(position), 0) FROM events) AS head,
+       (SELECT position FROM projection_checkpoint) AS projected
+
+-- load_people --
+-- Each person's file, and the keys of the rows of theirs that hold now (the open ones):
+-- what the next rows are compared with. One round trip for a whole batch's people.
+SELECT i.id, f.file,
+       ARRAY(SELECT row_key FROM membership_rows
+             WHERE person_id = i.id AND upper_inf(positions)) AS memberships,
+       ARRAY(SELECT row_key FROM move_rows WHERE person_id = i.id AND upper_inf(positions)) AS moves,
+       ARRAY(SELECT row_key FROM person_rows WHERE person_id = i.id AND upper_inf(positions)) AS names
+FROM unnest($1::text[]) AS i(id)
+LEFT JOIN fold_people AS f ON f.person_id = i.id
+
+-- load_orgs --
+-- The orgs asked for, with every org a career or an org version may consult through
+-- them: upwards (parents and what they merged into, for sub-org cascades and heirs) and
+-- down through merges (stints carried over). A recursive term may name the CTE once,
+-- hence one join with both directions.
+WITH RECURSIVE wanted(org_id) AS (
+    SELECT unnest($1::text[])
+    UNION
+    SELECT CASE WHEN e.lower = w.org_id THEN e.upper ELSE e.lower END
+    FROM fold_org_edges AS e
+    JOIN wanted AS w ON e.lower = w.org_id OR (e.merge AND e.upper = w.org_id)
+)
+SELECT w.org_id AS id, f.file,
+       ARRAY(SELECT row_key FROM org_rows WHERE org_id = w.org_id AND upper_inf(positions)) AS versions
+FROM wanted AS w
+LEFT JOIN fold_orgs AS f ON f.org_id = w.org_id
+
+-- claim_targets --
+-- What the events that claim.* events name are about, to load their holders.
+SELECT event_id, type, data->>'person_id' AS person_id, data->>'org_id' AS org_id
+FROM events WHERE event_id = ANY($1::uuid[])
+
+-- save_people --
+INSERT INTO fold_people (person_id, file)
+SELECT * FROM unnest($1::text[], $2::bytea[])
+ON CONFLICT (person_id) DO UPDATE SET file = EXCLUDED.file
+
+-- save_orgs --
+INSERT INTO fold_orgs (org_id, file)
+SELECT * FROM unnest($1::text[], $2::bytea[])
+ON CONFLICT (org_id) DO UPDATE SET file = EXCLUDED.file
+
+-- add_org_people --
+INSERT INTO fold_org_people AS p (org_id, person_id, lead, leaver)
+SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[])
+ON CONFLICT (org_id, person_id) DO UPDATE
+    SET lead = p.lead OR EXCLUDED.lead, leaver = p.leaver OR EXCLUDED.leaver
+    WHERE NOT (p.lead >= EXCLUDED.lead AND p.leaver >= EXCLUDED.leaver)
+
+-- add_org_edges --
+INSERT INTO fold_org_edges (upper, lower, merge)
+SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
+ON CONFLICT DO NOTHING
+
+-- reach_holders --
+-- Rule 4: who a new lead-making claim in org $1 on day $2 may take the lead role from:
+-- people with a lead-making claim there whose rows, as the projection holds them, lead it
+-- that day (a lead segment from its own day, the first from the stint's start), or any
+-- of them for a change of status ($3 false). People whose rows this batch derived again
+-- ($4) are returned whatever their stored rows say: the projector checks them against
+-- the rows it holds in memory.
+SELECT p.person_id, p.person_id = ANY($4::text[]) AS unsure
+FROM fold_org_people AS p
+WHERE p.org_id = $1 AND p.lead
+  AND (NOT $3 OR p.person_id = ANY($4::text[]) OR EXISTS (
+      SELECT 1 FROM membership_rows AS m
+      WHERE m.person_id = p.person_id AND m.org_id = $1 AND upper_inf(m.positions)
+        AND m.role = 'lead'
+        AND coalesce(m.seg_from, m.start_earliest, m.start_latest, '-infinity') <= $2
+        AND (m.seg_until IS NULL OR $2 < m.seg_until)
+        AND (NOT m.ended OR coalesce(m.end_earliest, m.end_latest, '-infinity') > $2)))
+
+-- reach_structure --
+-- Who an org event on $1 may reach through the structure, walked whatever the claims'
+-- status: `below`, the org and every org ever claimed under it (merged ones included);
+-- `carried`, the org and the orgs merged into it; `above`, every org ever claimed above
+-- it. For each person with claims below: whether they are in `carried`, below but not in
+-- `carried`, have left an org above, or left one of `carried`; and whether their rows,
+-- as the projection holds them, have a stint open in $1 on day $2 (`unsure`: rows this
+-- batch derived again, $3, which the projector checks in memory instead).
+WITH RECURSIVE below(org_id) AS (
+    SELECT $1::text
+    UNION
+    SELECT e.lower FROM fold_org_edges AS e JOIN below AS b ON e.upper = b.org_id
+),
+carried(org_id) AS (
+    SELECT $1::text
+    UNION
+    SELECT e.lower FROM fold_org_edges AS e JOIN carried AS c ON e.upper = c.org_id WHERE e.merge
+),
+above(org_id) AS (
+    SELECT e.upper FROM fold_org_edges AS e WHERE e.lower = $1
+    UNION
+    SELECT e.upper FROM fold_org_edges AS e JOIN above AS a ON e.lower = a.org_id
+),
+people AS (
+    SELECT p.person_id,
+           bool_or(p.org_id IN (SELECT org_id FROM carried)) AS in_carried,
+           bool_or(p.org_id NOT IN (SELECT org_id FROM carried)) AS in_rest
+    FROM fold_org_people AS p
+    WHERE p.org_id IN (SELECT org_id FROM below)
+    GROUP BY p.person_id
+)
+SELECT (SELECT array_agg(org_id) FROM below) AS below,
+       people.person_id, people.in_carried, people.in_rest,
+       EXISTS (SELECT 1 FROM fold_org_people AS l
+               WHERE l.person_id = people.person_id AND l.leaver
+                 AND l.org_id IN (SELECT org_id FROM above)) AS left_above,
+       EXISTS (SELECT 1 FROM fold_org_people AS l
+               WHERE l.person_id = people.person_id AND l.leaver
+                 AND l.org_id IN (SELECT org_id FROM carried)) AS left_carried,
+       people.person_id = ANY($3::text[]) AS unsure,
+       EXISTS (SELECT 1 FROM membership_rows AS m
+               WHERE m.person_id = people.person_id AND m.org_id = $1 AND upper_inf(m.positions)
+                 AND coalesce(m.start_earliest, m.start_latest, '-infinity') <= $2
+                 AND (NOT m.ended OR coalesce(m.end_earliest, m.end_latest, '-infinity') > $2)) AS holds
+FROM people
+-- A walk that found nobody still answers with the orgs below.
+RIGHT JOIN (SELECT 1) AS one ON true
+
+-- close_membership_rows --
+-- Closing a row sets the upper end of its position range: the row held until then.
+UPDATE membership_rows AS t SET positions = int8range(lower(t.positions), c.position)
+FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS c(id, key, position)
+WHERE t.person_id = c.id AND t.row_key = c.key AND upper_inf(t.positions)
+
+-- close_move_rows --
+UPDATE move_rows AS t SET positions = int8range(lower(t.positions), c.position)
+FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS c(id, key, position)
+WHERE t.person_id = c.id AND t.row_key = c.key AND upper_inf(t.positions)
+
+-- close_person_rows --
+UPDATE person_rows AS t SET positions = int8range(lower(t.positions), c.position)
+FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS c(id, key, position)
+WHERE t.person_id = c.id AND t.row_key = c.key AND upper_inf(t.positions)
+
+-- close_org_rows --
+UPDATE org_rows AS t SET positions = int8range(lower(t.positions), c.position)
+FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS c(id, key, position)
+WHERE t.org_id = c.id AND t.row_key = c.key AND upper_inf(t.positions)
