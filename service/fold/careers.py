@@ -194,6 +194,8 @@ class Career:
         self.state = state
         self.person_id = person_id
         self.stints = [group.stint(i) for i, group in enumerate(groups)]
+        self._above: frozenset[str] = frozenset()
+        self._above_for = -1
 
     def _new(self, org_id: str, origin: Claim, role: str, title: str | None) -> None:
         self.stints.append(
@@ -230,16 +232,28 @@ class Career:
         """Rule 2: a left ends the chosen stint, and the stints in the org's sub-orgs."""
         for stint in self.chosen(data.org_id, claim.on):
             stint.lefts.append(claim)
+        # Cheap and usually false: could the left's org ever be above any stint's org?
+        if data.org_id not in self._above_any():
+            return
         day = claim.at
         for stint in self.stints:
             if (
                 stint.org_id != data.org_id
-                # Cheap and usually false: could the left's org ever be above this one?
                 and data.org_id in self.state.ever_above(stint.org_id)
                 and stint.begins < day < stint.ends()
                 and data.org_id in ancestors(self.state, stint.org_id, day)
             ):
                 stint.forced = claim
+
+    def _above_any(self) -> frozenset[str]:
+        """Every org ever claimed above the orgs of this career's stints (kept while no
+        stint is added: an appointment or a merge may add one)."""
+        if self._above_for != len(self.stints):
+            found: set[str] = set()
+            for org_id in {s.org_id for s in self.stints}:
+                found |= self.state.ever_above(org_id)
+            self._above, self._above_for = frozenset(found), len(self.stints)
+        return self._above
 
     def role_changed(self, claim: Claim, data: ev.MemberRoleChangedData) -> None:
         """Rule 3: a new role segment of the chosen stint."""
