@@ -17,9 +17,11 @@ What is kept per id is what re-deriving its rows needs, and nothing else:
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Final
 
 import msgspec
@@ -75,6 +77,16 @@ class Org:
     leads: list[Claim] = field(default_factory=list)
     ups: set[str] = field(default_factory=set)
     merged_in: set[str] = field(default_factory=set)
+    # The lead-making claims in valid-time order (point, position), with those orders
+    # apart for bisecting: a career looks up the first after a day, not the whole list.
+    lead_orders: list[tuple[date, int]] = field(default_factory=list)
+    leads_in_order: list[Claim] = field(default_factory=list)
+
+    def add_lead(self, claim: Claim) -> None:
+        self.leads.append(claim)
+        i = bisect.bisect_right(self.lead_orders, (claim.at, claim.position))
+        self.lead_orders.insert(i, (claim.at, claim.position))
+        self.leads_in_order.insert(i, claim)
 
     def add(self, claim: Claim) -> None:
         self.claims.append(claim)
@@ -275,7 +287,7 @@ class State:
                 self._people[event.data.person_id].add(claim)  # type: ignore[union-attr]
                 if lead_making(event):
                     self._keep(claim, LEAD, event.data.org_id)
-                    self._orgs[event.data.org_id].leads.append(claim)  # type: ignore[union-attr]
+                    self._orgs[event.data.org_id].add_lead(claim)  # type: ignore[union-attr]
             case ev.OrgAdded() | ev.OrgRenamed() | ev.OrgMoved() | ev.OrgMerged() | ev.OrgDissolved():
                 self._keep(claim, ORG, event.data.org_id)
                 org = self._orgs[event.data.org_id]
@@ -330,7 +342,8 @@ class State:
         org = self._orgs[org_id] = Org(file.name, merged_in=set(file.merged_in))
         for kept in file.claims:
             org.add(self._claim(kept))
-        org.leads = [self._claim(kept) for kept in file.leads]
+        for kept in file.leads:
+            org.add_lead(self._claim(kept))
         # Nothing derived needs dropping: a partial State raises NotLoaded instead of
         # deriving from an org it does not hold, so no derived value rests on its absence.
 
