@@ -58,7 +58,7 @@ _json: Final = msgspec.json.Encoder()
 
 # How many events a batch takes, and how many claims the State may hold between batches.
 BATCH_EVENTS: Final = 1000
-MEMORY_CLAIMS: Final = 200_000
+MEMORY_CLAIMS: Final = 25_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
