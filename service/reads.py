@@ -38,6 +38,15 @@ class UnknownId(Exception):
 
     def __init__(self, kind: str, ident: str, as_of: int) -> None:
         super().__init__(f"no {kind} {ident!r} in the log as of position {as_of}")
+        self.kind = kind
+        self.ident = ident
+        self.as_of = as_of
+
+
+async def known(conn: Conn, kind: str, ident: str, as_of: int) -> bool:
+    """Whether the log had mentioned an id by a position (the registry is written with
+    the log, so this holds beyond the projection too)."""
+    return ident in await conn.fetchval(Q["entities_known"], kind, [ident], as_of)
 
 
 @dataclass(frozen=True, slots=True)

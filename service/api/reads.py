@@ -67,6 +67,8 @@ class Reading:
 
     stand: reads.Stand
     lagging: bool = False
+    # The position the read asked for, when lagging kept it from it.
+    asked: int | None = None
 
 
 async def waiting(
@@ -93,7 +95,7 @@ async def waiting(
             async with read_pool(request).acquire() as conn:
                 found, stand = await attempt(conn, asked_as_of, asked_known_at)
         except reads.UnknownId as error:
-            raise ProblemError(404, str(error)) from None
+            raise ProblemError(404, str(error), errors=[]) from error
         if not stand.behind:
             assert found is not None
             return found, Reading(stand)
@@ -103,15 +105,31 @@ async def waiting(
         if left > 0:
             await watch.moved(left)
             continue
+        not_yet = _not_projected(stand.asked, stand.position)
         if as_of is not None or known_at is not None:
-            raise ProblemError(
-                503,
-                f"position {stand.asked} is not projected yet (the projection is at {stand.position}); "
-                "retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-        lagging, at = await waiting(request, stand.position, None, attempt)
-        return lagging, Reading(at.stand, lagging=True)
+            raise not_yet
+        try:
+            lagging, at = await waiting(request, stand.position, None, attempt)
+        except ProblemError as error:
+            unknown = error.__cause__
+            if isinstance(unknown, reads.UnknownId):
+                # An id the log has and the projection has not reached yet is no 404.
+                async with read_pool(request).acquire() as conn:
+                    if await reads.known(conn, unknown.kind, unknown.ident, stand.asked):
+                        raise not_yet from None
+                raise ProblemError(
+                    404, str(reads.UnknownId(unknown.kind, unknown.ident, stand.asked))
+                ) from None
+            raise
+        return lagging, Reading(at.stand, lagging=True, asked=stand.asked)
+
+
+def _not_projected(asked: int, position: int) -> ProblemError:
+    return ProblemError(
+        503,
+        f"position {asked} is not projected yet (the projection is at {position}); retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _standing(
@@ -148,6 +166,9 @@ async def reading(
         try:
             yield conn, at
         except reads.UnknownId as error:
+            if at.asked is not None and await reads.known(conn, error.kind, error.ident, at.asked):
+                # The log has it; the projection, behind it, has not reached it yet.
+                raise _not_projected(at.asked, at.stand.position) from None
             raise ProblemError(404, str(error)) from None
 
 
