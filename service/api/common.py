@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
@@ -19,6 +18,7 @@ from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 
 from service import auth
 from service.appender import Appender
+from service.database import Connections
 from service.problems import FieldError, ProblemError, pointer_of
 from service.ratelimit import STATE_KEY, Limiter
 from service.settings import Settings
@@ -40,16 +40,18 @@ class Limits:
         )
 
 
-def pool(request: ASGIConnection[Any, Any, Any, Any]) -> asyncpg.Pool:
-    return request.app.state.pool  # type: ignore[no-any-return]
+def pool(request: ASGIConnection[Any, Any, Any, Any]) -> Connections:
+    """The primary's connections, each waited for at most HIRING_NEWS_ACQUIRE_TIMEOUT."""
+    return request.app.state.connections  # type: ignore[no-any-return]
 
 
 def appender(request: Request[Any, Any, Any]) -> Appender:
     return request.app.state.appender  # type: ignore[no-any-return]
 
 
-def read_pool(request: Request[Any, Any, Any]) -> asyncpg.Pool:
-    return request.app.state.read_pool  # type: ignore[no-any-return]
+def read_pool(request: Request[Any, Any, Any]) -> Connections:
+    """The connections reads use: a replica's with DATABASE_READ_URL, else the primary's."""
+    return request.app.state.read_connections  # type: ignore[no-any-return]
 
 
 def settings(request: ASGIConnection[Any, Any, Any, Any]) -> Settings:
