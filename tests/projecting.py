@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncpg
+
 from service.projection import MEMORY_CLAIMS, Projection
+from service.rebuild import PROJECTION_TABLES
 from service.sql import QUERIES as Q
 from service.store import Conn
+
+# The row tables of the cache; the others are the fold's files, its structure indexes and
+# the checkpoint.
+ROWS = [t for t in PROJECTION_TABLES if not t.startswith("fold_") and t != "projection_checkpoint"]
 
 
 async def project(
@@ -15,3 +22,21 @@ async def project(
     while (await projection.step(conn)).events:
         pass
     return int(await conn.fetchval(Q["checkpoint"]))
+
+
+async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]:
+    """Every projection table as sorted tuples of strings (the checkpoint without its
+    `updated_at`), to compare a cache with another row for row.
+
+    The fold's files are opaque bytes of msgpack, whose maps keep their insertion order:
+    they are compared as bytes, so the same content written in another order differs.
+    """
+    tables = {}
+    for table in [*ROWS, "fold_org_edges", "fold_org_people", "projection_checkpoint"]:
+        rows = await conn.fetch(f"SELECT * FROM {table}")
+        tables[table] = sorted(tuple(str(v) for k, v in r.items() if k != "updated_at") for r in rows)
+    for table, key in (("fold_people", "person_id"), ("fold_orgs", "org_id")):
+        tables[table] = sorted(
+            (r[key], bytes(r["file"]).hex()) for r in await conn.fetch(f"SELECT * FROM {table}")
+        )
+    return tables

@@ -10,24 +10,9 @@ import asyncpg
 from service import database, importing
 from service.projection import Projection
 from service.rebuild import PROJECTION_TABLES, rebuild
-from tests.projecting import project
+from tests.projecting import project, snapshot
 
 ARTICLE = resources.files("service.examples").joinpath("article.jsonl").read_bytes().splitlines()
-# The fold's files are opaque bytes of msgpack, whose maps keep their insertion order: the
-# same content written in another order is another byte string. Compared decoded.
-ROWS = [t for t in PROJECTION_TABLES if not t.startswith("fold_") and t != "projection_checkpoint"]
-
-
-async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]:
-    tables = {}
-    for table in [*ROWS, "fold_org_edges", "fold_org_people", "projection_checkpoint"]:
-        rows = await conn.fetch(f"SELECT * FROM {table}")
-        tables[table] = sorted(tuple(str(v) for k, v in r.items() if k != "updated_at") for r in rows)
-    for table, key in (("fold_people", "person_id"), ("fold_orgs", "org_id")):
-        tables[table] = sorted(
-            (r[key], bytes(r["file"]).hex()) for r in await conn.fetch(f"SELECT * FROM {table}")
-        )
-    return tables
 
 
 async def index_definitions(conn: asyncpg.Connection, schema: str) -> list[str]:
