@@ -201,6 +201,32 @@ def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def on_interface_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """asyncpg's InterfaceError: a misuse of the driver (a 500), unless the connection is gone.
+
+    When the server drops a connection inside a transaction (a restart, a terminated
+    backend), the statement raises a connection error, and leaving the `async with
+    conn.transaction()` block then raises InterfaceError("cannot call
+    Transaction.__aexit__(): the underlying connection is closed") in its place; a
+    connection that died between two uses says "connection is closed" the same way. The
+    database is unavailable, as for the connection error itself: 503 with Retry-After.
+    """
+    if connection_lost(exc):
+        return on_unavailable(request, exc)
+    return on_unexpected(request, exc)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether an error says the database connection is gone: its message, or an error
+    it was raised from or while handling."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UNAVAILABLE) or "connection is closed" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def on_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     """Bodies msgspec cannot read at all: bytes that are not UTF-8, JSON nested too deeply.
 
