@@ -188,6 +188,11 @@ UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,  # terminated backends, a server shutting down
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    # A session the server has just ended, before its socket's EOF is read: asyncpg cannot
+    # place the server's FATAL message and refuses the next query on it with "cannot
+    # switch to state N; another operation (2) is in progress" (MagicStack/asyncpg#784,
+    # #1069). The connection is gone; the next one is fine.
+    asyncpg.exceptions.InternalClientError,
 )
 RETRY_AFTER_SECONDS: Final = 2
 

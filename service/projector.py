@@ -86,7 +86,15 @@ class Projector:
                     continue
                 self._become("active")
                 await self._work(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Superseded) as error:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # A session the server ended, used before asyncpg saw it close (see
+                # problems.UNAVAILABLE): uncaught, it would end the projector for good.
+                asyncpg.InternalClientError,
+                Superseded,
+            ) as error:
                 log.warning("projector interrupted; starting again from the checkpoint", error=repr(error))
                 self._become("standby")
                 await self._rest(self._election)
