@@ -332,6 +332,7 @@ class Writers:
         self.timeout = timeout
         self.deadline = time.monotonic() + seconds
         self.stopping = threading.Event()
+        self.aborted = threading.Event()
         self.plans = [Plan(c, seed * 1000 + c) for c in range(clients)]
         self.threads = [
             threading.Thread(target=self._run, args=(plan,), name=f"writer-{plan.client}", daemon=True)
@@ -344,6 +345,12 @@ class Writers:
 
     def stop(self) -> None:
         """Ask every client to stop once its current request is acknowledged (or abandoned)."""
+        self.stopping.set()
+
+    def abort(self) -> None:
+        """Stop every client at once, acknowledged or not (a test failing: its server may
+        be gone, and its port another test's)."""
+        self.aborted.set()
         self.stopping.set()
 
     def join(self, seconds: float) -> None:
@@ -379,6 +386,8 @@ class Writers:
     def _send(self, client: httpx.Client, request: Request, rng: random.Random) -> bool:
         """Post until acknowledged (True), abandoned or failed (False)."""
         while True:
+            if self.aborted.is_set():
+                return False
             if time.monotonic() > self.deadline:
                 self._fail(f"request {request.client}/{request.number} not acknowledged before the deadline")
                 return False
