@@ -867,6 +867,15 @@ def batches(*procs: Proc) -> list[tuple[int, int]]:
     )
 
 
+def logged_batches(procs: list[Proc], head: int, seconds: float = 10) -> list[tuple[int, int]]:
+    """The batches the processes logged, once they reach the head: a process logs a batch
+    just after its commit, so the checkpoint may be at the head a moment before the line
+    is written."""
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: max((last for _, last in batches(*procs)), default=0) >= head, seconds, "")
+    return batches(*procs)
+
+
 def covers_once(spans: list[tuple[int, int]], head: int) -> bool:
     """Whether the batches take every position from 1 to head exactly once."""
     expected = 1
