@@ -459,7 +459,7 @@ ELECTION_LOCK: Final = _advisory_key(Q["projector_election"])
 WRITE_LOCK: Final = _advisory_key(Q["projection_write_lock"])
 
 _HOLDERS: Final = """
-SELECT a.pid, a.state, a.backend_xid::text AS xid, a.xact_start IS NOT NULL AS in_transaction
+SELECT a.pid, a.state, a.backend_xid::text AS xid, a.xact_start IS NOT NULL AS in_transaction, a.query
 FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -504,6 +504,7 @@ async def freeze_and_kill(
     *,
     seconds: float = 3.0,
     want_xid: bool = False,
+    before: tuple[str, ...] = (),
     at_least: int = 0,
     answered: Callable[[], int] | None = None,
     seed: int = 0,
@@ -514,8 +515,11 @@ async def freeze_and_kill(
 
     The process is frozen (SIGSTOP) and the server asked: a backend idle in transaction,
     holding the lock, waits for a client that cannot answer, so that transaction cannot
-    commit before the SIGKILL lands; a frozen process sends no more answers, so committed
-    events past `answered()` stay unanswered (but for answers already on the wire). If
+    commit before the SIGKILL lands, unless its COMMIT was sent just before the freeze and
+    is not read yet: with `before`, only a backend whose last statement is none of these
+    counts (the client sends one statement at a time, so after any other one its COMMIT
+    cannot be on its way). A frozen process sends no more answers, so committed events
+    past `answered()` stay unanswered (but for answers already on the wire). If
     the moment has not come, the process runs on for a random few milliseconds and is
     asked again, for up to `seconds`; then it is killed whatever it is doing (`inside`
     says which). With `want_xid`, only a transaction that has written something counts
@@ -551,7 +555,9 @@ async def freeze_and_kill(
                         candidates = [
                             r
                             for r in await lock_holders(conn, lock)
-                            if r["state"] == "idle in transaction" and (r["xid"] or not want_xid)
+                            if r["state"] == "idle in transaction"
+                            and (r["xid"] or not want_xid)
+                            and not any(r["query"].strip() == q.strip() for q in before)
                         ]
                         inside = bool(candidates) and checkpoint >= at_least
                         chosen = candidates[0] if inside else None
