@@ -6,6 +6,7 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
@@ -100,6 +101,7 @@ def create_app(
             problems.ProblemError: problems.on_problem,
             HTTPException: problems.on_http_exception,
             **dict.fromkeys(problems.UNAVAILABLE, problems.on_unavailable),
+            asyncpg.InterfaceError: problems.on_interface_error,
             **dict.fromkeys(store.DATA_ERRORS, problems.on_data_error),
             UnicodeDecodeError: problems.on_undecodable,
             RecursionError: problems.on_undecodable,

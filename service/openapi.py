@@ -231,9 +231,10 @@ def _operations(app: Litestar) -> list[tuple[str, str, Any]]:
 
 def _responses(handler: Any, by_container: dict[Any, Any], *, secured: bool) -> dict[str, Any]:
     names = ["X-Request-ID", *(_RATE_LIMIT if secured else ())]
+    # Litestar resolves them into a frozenset, in an order PYTHONHASHSEED changes.
     success_headers = {
         h.name: {"description": h.description, "schema": {"type": "string"}}
-        for h in handler.resolve_response_headers()
+        for h in sorted(handler.resolve_response_headers(), key=lambda h: h.name)
     }
     out: dict[str, Any] = {}
     for status, spec in sorted(handler.responses.items()):

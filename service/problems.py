@@ -190,6 +190,11 @@ UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
     asyncpg.exceptions.LockNotAvailableError,  # lock_timeout: the log's lock, for an append
+    # A session the server has just ended, before its socket's EOF is read: asyncpg cannot
+    # place the server's FATAL message and refuses the next query on it with "cannot
+    # switch to state N; another operation (2) is in progress" (MagicStack/asyncpg#784,
+    # #1069). The connection is gone; the next one is fine.
+    asyncpg.exceptions.InternalClientError,
 )
 RETRY_AFTER_SECONDS: Final = 2
 
@@ -210,6 +215,32 @@ _UNAVAILABLE_BECAUSE: Final[dict[type[Exception], str]] = {
     asyncpg.exceptions.QueryCanceledError: "a statement ran past its bound (HIRING_NEWS_STATEMENT_TIMEOUT)",
     asyncpg.exceptions.LockNotAvailableError: "the log stayed locked past HIRING_NEWS_LOCK_TIMEOUT",
 }
+
+
+def on_interface_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """asyncpg's InterfaceError: a misuse of the driver (a 500), unless the connection is gone.
+
+    When the server drops a connection inside a transaction (a restart, a terminated
+    backend), the statement raises a connection error, and leaving the `async with
+    conn.transaction()` block then raises InterfaceError("cannot call
+    Transaction.__aexit__(): the underlying connection is closed") in its place; a
+    connection that died between two uses says "connection is closed" the same way. The
+    database is unavailable, as for the connection error itself: 503 with Retry-After.
+    """
+    if connection_lost(exc):
+        return on_unavailable(request, exc)
+    return on_unexpected(request, exc)
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether an error says the database connection is gone: its message, or an error
+    it was raised from or while handling."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UNAVAILABLE) or "connection is closed" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def on_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -63,6 +63,7 @@ class Projector:
         self.position: int | None = None  # the checkpoint, as this projector last moved it
         self.batches = 0
         self.events = 0
+        self.failures = 0  # faults of its own code, in a row
 
     # ---- running ----
 
@@ -86,10 +87,27 @@ class Projector:
                     continue
                 self._become("active")
                 await self._work(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, Superseded) as error:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                # A session the server ended, used before asyncpg saw it close (see
+                # problems.UNAVAILABLE): uncaught, it would end the projector for good.
+                asyncpg.InternalClientError,
+                Superseded,
+            ) as error:
                 log.warning("projector interrupted; starting again from the checkpoint", error=repr(error))
                 self._become("standby")
                 await self._rest(self._election)
+            except Exception:
+                # Anything else is a fault of this code, not of the database: the batch
+                # rolled back, so say it loudly and try again from the checkpoint, more
+                # slowly, rather than end the projector while the process says it runs one.
+                # (A lag that keeps growing on /readyz and /metrics then shows it too.)
+                self.failures += 1
+                log.exception("projector failed; starting again from the checkpoint", failures=self.failures)
+                self._become("standby")
+                await self._rest(min(60.0, self._election * 2**self.failures))
             finally:
                 if conn is not None:
                     # Closing the session gives the election lock up at once.
@@ -117,6 +135,7 @@ class Projector:
         while not self._stopping.is_set():
             appended.clear()
             stats = await self.step(conn, projection)
+            self.failures = 0
             if stats.events:
                 continue  # more may be waiting: no sleep while behind
             waits = [asyncio.ensure_future(appended.wait()), asyncio.ensure_future(self._stopping.wait())]

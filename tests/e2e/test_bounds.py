@@ -18,9 +18,9 @@ from litestar.testing import AsyncTestClient
 
 from service import database
 from service.app import create_app
+from tests.bodies import joined, post
 from tests.conftest import ADMIN, make_settings
 from tests.e2e.server import environment, serving
-from tests.e2e.test_events_http import joined, post
 
 LOG_LOCK = 7201940021
 

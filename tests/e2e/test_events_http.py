@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
+from tests.bodies import joined, post
 from tests.conftest import ADMIN
-
-JSON = {"content-type": "application/json"}
-
-
-def joined(person: str = "ruoming-pang", **data: Any) -> dict[str, Any]:
-    return {
-        "type": "member.joined",
-        "source": {"url": "https://www.lemondeinformatique.fr/a", "published_at": "2025-07-08", "lang": "fr"},
-        "data": {
-            "person_id": person,
-            "person_name": "Someone",
-            "org_id": "msl",
-            "org_name": "MSL",
-            "on": "2025-07",
-            **data,
-        },
-    }
-
-
-async def post(client: AsyncTestClient, body: Any, headers: dict[str, str] | None = None) -> Any:  # type: ignore[type-arg]
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return await client.post(
-        "/events", content=raw, headers={**JSON, **(ADMIN if headers is None else headers)}
-    )
 
 
 async def total(client: AsyncTestClient) -> int:  # type: ignore[type-arg]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +155,20 @@ async def test_the_app_serves_the_contract(client: AsyncTestClient) -> None:  # 
     as_json = await client.get("/schema/openapi.json")
     assert as_json.json() == checked_in()
     assert as_json.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_contract_is_the_same_whatever_the_hash_seed(tmp_path: Path) -> None:
+    """`python -m service.openapi` writes the checked-in file under any PYTHONHASHSEED (the
+    read endpoints' response headers once came out in set order: these seeds swapped them)."""
+    for seed in ("0", "1", "3", "4"):
+        target = tmp_path / f"openapi-{seed}.yaml"
+        done = subprocess.run(
+            [sys.executable, "-m", "service.openapi", str(target)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert target.read_text() == (ROOT / "openapi.yaml").read_text(), f"PYTHONHASHSEED={seed}"

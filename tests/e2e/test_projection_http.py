@@ -20,8 +20,8 @@ from litestar.testing import AsyncTestClient
 
 from service import database
 from service.app import create_app
+from tests.bodies import joined, post
 from tests.conftest import make_settings
-from tests.e2e.test_events_http import joined, post
 from tests.projecting import project
 
 WAIT = 0.5

@@ -20,6 +20,7 @@ from service import database, store
 from service import events as ev
 from service.appender import GROUP_EVENTS, Appender, Closed
 from service.store import Batch, Conn
+from tests.bodies import joined_event as joined
 
 
 async def fail_inserts(conn: Conn, times: int | None = None) -> None:
@@ -40,21 +41,6 @@ async def fail_inserts(conn: Conn, times: int | None = None) -> None:
     await conn.execute(
         "CREATE TRIGGER fail_insert BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION fail_insert()"
     )
-
-
-def joined(
-    person: str, org: str = "msl", key: str | None = None, *, named: bool = True, **data: Any
-) -> ev.Event:
-    body: dict[str, Any] = {
-        "type": "member.joined",
-        "source": {"url": "https://example.org/a", "published_at": "2025-07-08"},
-        "data": {"person_id": person, "org_id": org, "on": "2025-07", **data},
-    }
-    if named:
-        body["data"] |= {"person_name": person.title(), "org_name": org.upper()}
-    if key is not None:
-        body["idempotency_key"] = key
-    return ev.decode(json.dumps(body).encode())[0]
 
 
 def org_added(org: str, key: str | None = None) -> ev.Event:

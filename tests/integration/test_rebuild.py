@@ -10,22 +10,9 @@ import asyncpg
 from service import database, importing
 from service.projection import Projection
 from service.rebuild import PROJECTION_TABLES, rebuild
-from tests.projecting import project
+from tests.projecting import project, snapshot
 
 ARTICLE = resources.files("service.examples").joinpath("article.jsonl").read_bytes().splitlines()
-
-
-async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]:
-    """Every projection table's rows, as sorted text (bytes as hex), but the time the
-    checkpoint last moved."""
-    tables = {}
-    for table in PROJECTION_TABLES:
-        rows = await conn.fetch(f"SELECT * FROM {table}")
-        tables[table] = sorted(
-            tuple(v.hex() if isinstance(v, bytes) else str(v) for k, v in r.items() if k != "updated_at")
-            for r in rows
-        )
-    return tables
 
 
 async def index_definitions(conn: asyncpg.Connection, schema: str) -> list[str]:

@@ -1,0 +1,141 @@
+"""A private PostgreSQL cluster for one test, made with the machine's own binaries.
+
+Tests that stop and start PostgreSQL must never touch a server other tests share (the
+one at DATABASE_URL, or the session's embedded one): this makes a throwaway cluster with
+`initdb` in a temporary directory, on a free port, and removes it afterwards whatever
+happens (`pg_ctl stop -m immediate`, then the directory).
+
+PostgreSQL refuses to run as root, and CI runs as root: the binaries are then run as the
+`postgres` system user (`runuser -u postgres --`), in a directory it owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.e2e.server import free_port
+
+# Where Debian's packages put the server binaries, when pg_config is not on PATH.
+_BINDIRS = "/usr/lib/postgresql/*/bin"
+
+
+def bindir() -> Path | None:
+    """The directory holding initdb and pg_ctl, or None when this machine has none."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        if found.returncode == 0:
+            candidates.append(Path(found.stdout.strip()))
+    candidates += [Path(p) for p in sorted(glob.glob(_BINDIRS), reverse=True)]
+    for candidate in candidates:
+        if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
+            return candidate
+    return None
+
+
+def unavailable() -> str | None:
+    """Why a private cluster cannot be made here, or None if it can."""
+    if bindir() is None:
+        return f"no PostgreSQL server binaries (initdb, pg_ctl) via pg_config or in {_BINDIRS}"
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            return "running as root without runuser, and PostgreSQL refuses to run as root"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root without a postgres user to run PostgreSQL as"
+    return None
+
+
+class Cluster:
+    """One cluster: its data directory, its port, and pg_ctl to stop and start it."""
+
+    def __init__(self, root: Path, binaries: Path, port: int) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.sockets = root / "sockets"
+        self.log = root / "postgresql.log"
+        self.port = port
+        self._bin = binaries
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        command = [str(self._bin / program), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+    def _checked(self, program: str, *args: str) -> None:
+        done = self._run(program, *args)
+        if done.returncode != 0:
+            raise RuntimeError(f"{program} {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+
+    def init(self) -> None:
+        self._checked(
+            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8",
+            "--locale=C",
+        )  # fmt: skip
+        settings = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": str(self.port),
+            "unix_socket_directories": f"'{self.sockets}'",
+            # A test's data is thrown away: no need to wait for the disk.
+            "fsync": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "32MB",
+            "max_connections": "60",
+        }
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+    def start(self) -> None:
+        self._checked("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: `fast` terminates every session (rolling back what is in
+        flight) and shuts down cleanly; `immediate` is a crash."""
+        self._checked("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def log_tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@contextlib.contextmanager
+def private_cluster() -> Iterator[Cluster]:
+    """A running cluster of our own; stopped (immediately) and removed afterwards."""
+    reason = unavailable()
+    if reason is not None:
+        raise RuntimeError(reason)
+    binaries = bindir()
+    assert binaries is not None
+    # Not under pytest's tmp_path: its parents are private to the user running the
+    # tests, and the postgres user must reach the directory.
+    root = Path(tempfile.mkdtemp(prefix="hn-pgcluster-"))
+    cluster = Cluster(root, binaries, free_port())
+    try:
+        cluster.sockets.mkdir()
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for path in (root, cluster.sockets):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        if (cluster.data / "postmaster.pid").exists():
+            cluster._run("pg_ctl", "-D", str(cluster.data), "-m", "immediate", "-w", "-t", "30", "stop")
+        shutil.rmtree(root, ignore_errors=True)
