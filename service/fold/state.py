@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
@@ -417,18 +417,6 @@ class State:
             found = self._above[org_id] = frozenset(seen)
         return found
 
-    def merged_into(self, org_id: str) -> set[str]:
-        """The org and every org claimed merged into it, transitively (any status)."""
-        seen = {org_id}
-        todo = [org_id]
-        while todo:
-            org = self.org(todo.pop())
-            for lower in org.merged_in if org is not None else ():
-                if lower not in seen:
-                    seen.add(lower)
-                    todo.append(lower)
-        return seen
-
     # ---- everything, for answers over the whole state ----
 
     def all_org_rows(self) -> list[OrgRow]:
@@ -442,7 +430,3 @@ class State:
 
     def person_rows(self) -> dict[str, PersonRow]:
         return {p: row for p in self.people if (row := self.person_row(p)) is not None}
-
-    def claims_of(self, person_id: str) -> Iterator[Claim]:
-        person = self.person(person_id)
-        return iter(() if person is None else person.claims)
