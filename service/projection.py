@@ -220,6 +220,21 @@ class Projection:
         return Stats(len(records), position, batch.derived, batch.loaded, batch.queries)
 
 
+async def project_up_to(
+    conn: Conn, projection: Projection, upto: int, progress: Callable[[int], None] | None = None
+) -> int:
+    """Apply batches until the checkpoint reaches `upto` (or the log ends); returns it."""
+    position = int(await conn.fetchval(Q["checkpoint"]))
+    while position < upto:
+        stats = await projection.step(conn, upto=upto)
+        if not stats.events:
+            break
+        position = stats.position
+        if progress is not None:
+            progress(position)
+    return position
+
+
 def _claims(record: asyncpg.Record) -> list[StoredClaim]:
     """The claims of a loaded id, each with its status now: the one a later claim.* set,
     or the one it was recorded with."""

@@ -23,7 +23,7 @@ import asyncpg
 
 from service import database
 from service.logging import get_logger
-from service.projection import BATCH_EVENTS, MEMORY_CLAIMS, Projection, Stats, Superseded
+from service.projection import BATCH_EVENTS, MEMORY_CLAIMS, Projection, Stats, Superseded, project_up_to
 from service.sql import QUERIES as Q
 
 log = get_logger(__name__)
@@ -191,14 +191,7 @@ async def settle(
                 return position
             if await conn.fetchval(Q["projector_election"]):
                 log.info("no projector active: projecting here", upto=upto)
-                while position < upto:
-                    stats = await projection.step(conn, upto=upto)
-                    if not stats.events:
-                        break
-                    position = stats.position
-                    if progress is not None:
-                        progress(position)
-                return position
+                return await project_up_to(conn, projection, upto, progress)
             moved.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(moved.wait(), poll_seconds)

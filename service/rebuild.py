@@ -17,7 +17,7 @@ from collections.abc import Callable
 import asyncpg
 
 from service import database, sql
-from service.projection import Projection
+from service.projection import Projection, project_up_to
 from service.sql import QUERIES as Q
 
 PROJECTION_TABLES = (
@@ -110,14 +110,10 @@ async def rebuild(
 async def _project(
     conn: asyncpg.Connection, projection: Projection, upto: int, progress: Progress | None
 ) -> int:
-    position = int(await conn.fetchval(Q["checkpoint"]))
-    while position < upto:
-        stats = await projection.step(conn, upto=upto)
-        if not stats.events:
-            break
-        position = stats.position
+    def show(position: int) -> None:
         if progress is not None:
             progress(position, upto)
-    if progress is not None:
-        progress(position, upto)
+
+    position = await project_up_to(conn, projection, upto, show)
+    show(position)
     return position
