@@ -84,7 +84,9 @@ def observe(metrics: Metrics) -> Any:
                     status = message["status"]
                     headers = list(message.get("headers", []))
                     headers.append((b"x-request-id", request_id.encode("latin-1")))
-                    headers.extend(SECURITY_HEADERS)
+                    present = {name.lower() for name, _ in headers}
+                    # A response that sets one itself (an event stream's Cache-Control) keeps it.
+                    headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
                     limits: dict[str, str] = scope.get("state", {}).get(STATE_KEY, {})
                     present = {name.lower() for name, _ in headers}
                     headers.extend(

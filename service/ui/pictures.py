@@ -9,7 +9,7 @@ right edge. Lead segments are a band on top of the bar; the days the lead role b
 are marked. Status is a class: rumor, reported, confirmed, denied, retracted (styled in
 static/site.css, explained in the legend on the page).
 
-Every picture is an `<svg role="img">` with a title and a description, and every shape
+Every picture is an `<svg role="group">` (it holds links, so not an "img") with a title and a description, and every shape
 a reader may ask about has a `<title>` (a tooltip, and what a screen reader says). No
 `style` attribute anywhere: the pages run under a Content-Security-Policy without
 'unsafe-inline', so the look is classes and static/site.css.
@@ -281,7 +281,7 @@ def org_picture(
     )
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="picture gantt" viewBox="0 0 {WIDTH} {height}" '
-        f'role="img" aria-labelledby="{prefix}-title {prefix}-desc">'
+        f'role="group" aria-labelledby="{prefix}-title {prefix}-desc">'
         f'<title id="{prefix}-title">{_x(label)}</title><desc id="{prefix}-desc">{_x(desc)}</desc>',
         _defs(prefix),
         _axis(s, bottom, height),
@@ -337,7 +337,7 @@ def career_picture(
     )
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="picture career" viewBox="0 0 {WIDTH} {height}" '
-        f'role="img" aria-labelledby="{prefix}-title {prefix}-desc">'
+        f'role="group" aria-labelledby="{prefix}-title {prefix}-desc">'
         f'<title id="{prefix}-title">{_x(label)}</title><desc id="{prefix}-desc">{_x(desc)}</desc>',
         _defs(prefix),
         _axis(s, bottom, height),
@@ -382,7 +382,7 @@ def flows_picture(flows: Flows, names: dict[str, str | None], *, prefix: str = "
     label = f"{flows.count} moves from {frm} to {to}, as of log position {flows.as_of}"
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="picture flows" viewBox="0 0 {WIDTH} {height}" '
-        f'role="img" aria-labelledby="{prefix}-title"><title id="{prefix}-title">{_x(label)}</title>',
+        f'role="group" aria-labelledby="{prefix}-title"><title id="{prefix}-title">{_x(label)}</title>',
         f'<text class="side" x="{left}" y="24">from {_x(frm)}</text>',
         f'<text class="side end" x="{right}" y="24">to {_x(to)}</text>',
     ]
