@@ -52,7 +52,7 @@ def serve(settings: Settings, host: str, port: int, *, projector: bool = True) -
         )
         streams = app.state.streams
 
-        class Server(uvicorn.Server):  # type: ignore[misc]
+        class Server(uvicorn.Server):
             async def shutdown(self, sockets: Any = None) -> None:
                 # Live streams never end by themselves, and uvicorn waits for every open
                 # response: end them first (their clients reconnect with Last-Event-ID).

@@ -233,7 +233,8 @@ def _responses(handler: Any, by_container: dict[Any, Any], *, secured: bool) -> 
     names = ["X-Request-ID", *(_RATE_LIMIT if secured else ())]
     success_headers = {
         h.name: {"description": h.description, "schema": {"type": "string"}}
-        for h in handler.resolve_response_headers()
+        # A frozenset: sorted, so the file does not change with the hash seed.
+        for h in sorted(handler.resolve_response_headers(), key=lambda h: h.name)
     }
     out: dict[str, Any] = {}
     for status, spec in sorted(handler.responses.items()):

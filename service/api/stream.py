@@ -25,14 +25,14 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 import asyncpg
 import msgspec
 from litestar import Litestar, Request, get
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,8 +52,6 @@ PAGE: Final = 500
 # A stream looks at the log at least this often, notified or not.
 POLL_SECONDS: Final = 1.0
 RECONNECT_SECONDS: Final = 1.0
-# What a stream tells EventSource to wait before reconnecting (milliseconds).
-RETRY_MILLISECONDS: Final = 2000
 # Where the handler leaves word that it holds a stream slot, for `bounded` to give back.
 _SLOT: Final = "hiring_news_stream_slot"
 
@@ -130,7 +128,7 @@ class Streams:
     watch: LogWatch | None = None
     open: int = 0
     stopping: bool = False
-    dropped: int = field(default=0)
+    dropped: int = 0
 
     def take(self) -> bool:
         if self.stopping or self.open >= self.most:
@@ -160,16 +158,23 @@ def bounded(app: ASGIApp) -> ASGIApp:
         state = Litestar.from_scope(scope).state
         timeout = state.settings.stream_write_timeout_seconds
 
+        slow = False
+
         async def timed(message: Message) -> None:
+            nonlocal slow
             try:
                 async with asyncio.timeout(timeout):
                     await send(message)
             except TimeoutError:
+                slow = True
                 raise SlowClient from None
 
         try:
             await app(scope, receive, timed)
-        except* SlowClient:
+        except Exception:
+            # Litestar wraps what a stream raises once the answer has started.
+            if not slow:
+                raise
             # What was written stays in the transport's bounded buffer; nothing more is.
             state.streams.dropped += 1
             log.warning("live stream dropped: the client is too slow", seconds=timeout)
@@ -186,7 +191,9 @@ async def _feed(
     watch: LogWatch = request.app.state.watch_log
     heartbeat = settings(request).stream_heartbeat_seconds
     loop = asyncio.get_running_loop()
-    yield ServerSentEventMessage(data=None, comment="hiring-news live feed", retry=RETRY_MILLISECONDS)
+    # A comment first, so the client sees the stream open at once. (No `retry:` field: some
+    # clients hand a message of no data but a retry to their reader as an empty event.)
+    yield ServerSentEventMessage(data=None, comment="hiring-news live feed")
     written = loop.time()
     while not streams.stopping:
         generation = watch.generation
@@ -263,8 +270,8 @@ async def stream_events(
     ] = None,
     last_event_id: Annotated[
         int | None,
-        Parameter(
-            header="Last-Event-ID", ge=0, description="the last `id:` received: go on after that position"
+        HeaderParameter(
+            name="Last-Event-ID", ge=0, description="the last `id:` received: go on after that position"
         ),
     ] = None,
 ) -> ServerSentEvent:

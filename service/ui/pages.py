@@ -16,17 +16,18 @@ from elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, cast
 from urllib.parse import urlencode
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from litestar import Request, Response, Router, get
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import QueryParameter
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -36,9 +37,9 @@ from service import answers, reads, store
 from service.api.common import pool, read_pool
 from service.api.events import parse_types
 from service.api.reads import AsOf, KnownAt, MinStatus, On, OrgId, PersonId, Reading, _today, waiting
+from service.fold import SOURCES, SourceRef
 from service.openapi import READ_SECURITY
 from service.problems import ProblemError
-from service.fold import SOURCES, SourceRef
 from service.store import Conn
 from service.ui import pictures
 
@@ -78,7 +79,7 @@ def sources(found: object) -> tuple[SourceRef, ...]:
     """An answer's sources: rows carry them as stored JSON (msgspec.Raw), decoded here to show."""
     if isinstance(found, msgspec.Raw):
         return SOURCES.decode(found)
-    return tuple(found)  # type: ignore[call-overload]
+    return tuple(cast("Iterable[SourceRef]", found))
 
 
 def link(path: str, **params: object) -> str:
@@ -113,7 +114,11 @@ async def root() -> Redirect:
 
 @get("/ui", summary="Home: orgs and people", security=READ_SECURITY)
 async def home(
-    request: Request[Any, Any, Any], q: Search = None, on: On = None, known_at: KnownAt = None, as_of: AsOf = None
+    request: Request[Any, Any, Any],
+    q: Search = None,
+    on: On = None,
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
 ) -> Template:
     """Every org (as on `on`) and every person, or those whose name, alias or id holds `q`."""
     day = on or _today()
@@ -128,9 +133,7 @@ async def home(
     needle = (q or "").strip().lower()
     if needle:
         orgs = [o for o in orgs if needle in f"{o.org_id} {o.name or ''}".lower()]
-        people = [
-            p for p in people if needle in " ".join([p.person_id, p.name or "", *p.aliases]).lower()
-        ]
+        people = [p for p in people if needle in " ".join([p.person_id, p.name or "", *p.aliases]).lower()]
     existing = [o for o in orgs if o.exists]
     return Template(
         "home.html",
@@ -175,12 +178,13 @@ async def org_page(
         view = await reads.org(conn, org_id, day, position)
         tree = await reads.tree(conn, org_id, day, position)
         history = await reads.org_history(conn, org_id, day, position, include_suborgs=suborgs)
-        parent = await reads.org(conn, view.parent_id, day, position) if view.parent_id else None
+        # The parents its versions name (most orgs have one), for the reorg marks.
+        parents: dict[str, str | None] = {}
+        for parent_id in dict.fromkeys(v.parent_id for v in history.versions if v.parent_id):
+            parents[parent_id] = (await reads.org(conn, parent_id, day, position)).name
         replay = await _replay(conn, "org", org_id, at)
+    parent = view.parent_id and {"org_id": view.parent_id, "name": parents.get(view.parent_id)}
     names = _tree_names(tree)
-    parents = {v.parent_id: None for v in history.versions if v.parent_id}
-    if parent is not None:
-        parents[parent.org_id] = parent.name
     here = {
         "org_id": org_id,
         "on": day,
@@ -220,7 +224,11 @@ async def org_page(
 
 @get("/ui/orgs/{org_id:str}/tree", summary="An org's tree on a date", security=READ_SECURITY)
 async def tree_page(
-    request: Request[Any, Any, Any], org_id: OrgId, on: On = None, known_at: KnownAt = None, as_of: AsOf = None
+    request: Request[Any, Any, Any],
+    org_id: OrgId,
+    on: On = None,
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
 ) -> Template:
     day = on or _today()
 
@@ -409,7 +417,10 @@ def routers() -> list[Any]:
         path="/",
         route_handlers=[home, org_page, tree_page, person_page, flows_page, feed_page],
         include_in_schema=False,
-        exception_handlers={ProblemError: on_problem, HTTPException: on_problem, NotFoundException: on_problem},
+        exception_handlers={
+            ProblemError: on_problem,
+            HTTPException: on_problem,
+            NotFoundException: on_problem,
+        },
     )
     return [root, pages, static_router()]
-

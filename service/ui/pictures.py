@@ -45,17 +45,19 @@ def describe(when: PartialDate | None) -> str:
     """A partial date in words: its value, and the days it allows when they narrow it."""
     if when is None:
         return "no end known"
-    e, l = when.earliest, when.latest
+    first, last = when.earliest, when.latest
     span = ""
-    if e is not None and l is not None:
-        span = str(e) if e == l else f"{e} to {l}"
-    elif l is not None:
-        span = f"by {l}"
-    elif e is not None:
-        span = f"from {e}"
+    if first is not None and last is not None:
+        span = str(first) if first == last else f"{first} to {last}"
+    elif last is not None:
+        span = f"by {last}"
+    elif first is not None:
+        span = f"from {first}"
     if when.value is None:
         return span or "unknown"
-    if span in ("", when.value) or (e is not None and l is not None and _covers(when.value, e, l)):
+    if span in ("", when.value) or (
+        first is not None and last is not None and _covers(when.value, first, last)
+    ):
         return when.value
     return f"{when.value} ({span})"
 
@@ -111,8 +113,8 @@ def _axis(s: Scale, y: float, height: float) -> str:
     parts = []
     years = s.last.year - s.first.year
     step = 1 if years <= 12 else 2 if years <= 24 else 5 if years <= 60 else 10
+    ticks: list[tuple[date, str]] = []
     if years < 2:
-        ticks = []
         d = date(s.first.year, s.first.month, 1)
         while d <= s.last:
             if d >= s.first:
@@ -170,7 +172,9 @@ def _bar(
             f'height="{BAR}" fill="{hatch}"/>'
         )
     if x_e1 > x_s2:
-        parts.append(f'<rect class="sure" x="{x_s2}" y="{top}" width="{round(x_e1 - x_s2, 1)}" height="{BAR}"/>')
+        parts.append(
+            f'<rect class="sure" x="{x_s2}" y="{top}" width="{round(x_e1 - x_s2, 1)}" height="{BAR}"/>'
+        )
     low = max(x_e1, x_s1)
     if end is not None and x_e2 > low:
         parts.append(
@@ -179,9 +183,7 @@ def _bar(
         )
     if end is None:
         # Still there as far as the log knows: an arrow past the right edge.
-        parts.append(
-            f'<path class="open-end" d="M{s.right - 1},{top} l8,{BAR / 2} l-8,{BAR / 2} z"/>'
-        )
+        parts.append(f'<path class="open-end" d="M{s.right - 1},{top} l8,{BAR / 2} l-8,{BAR / 2} z"/>')
     left_edge, right_edge = x_s1, (x_e2 if end is not None else s.right)
     for i, span in enumerate(roles):
         if span.role != "lead":
@@ -207,9 +209,8 @@ def _bar(
 
 def _stint_title(who: str, where: str, stint: Stint | TimelineEntry) -> str:
     role = stint.role + (f", {stint.title}" if stint.title else "")
-    return (
-        f"{who} in {where} ({role}, {stint.status}): from {describe(stint.start)}"
-        + (f" until {describe(stint.end)}" if stint.end is not None else ", no end known")
+    return f"{who} in {where} ({role}, {stint.status}): from {describe(stint.start)}" + (
+        f" until {describe(stint.end)}" if stint.end is not None else ", no end known"
     )
 
 
@@ -298,7 +299,16 @@ def org_picture(
         for stint in person.stints:
             where = org_names.get(stint.org_id) or stint.org_id
             out.append(
-                _bar(s, y, stint.start, stint.end, stint.roles, stint.status, prefix, _stint_title(who, where, stint))
+                _bar(
+                    s,
+                    y,
+                    stint.start,
+                    stint.end,
+                    stint.roles,
+                    stint.status,
+                    prefix,
+                    _stint_title(who, where, stint),
+                )
             )
     if not drawn:
         out.append(f'<text class="empty" x="{(LABEL + WIDTH) / 2}" y="{TOP + ROW / 2 + 4}">nobody yet</text>')
@@ -352,7 +362,16 @@ def career_picture(
             f'y="{y + ROW / 2 + 4}">{_x(_clip(where, 26))}</text></a>'
         )
         out.append(
-            _bar(s, y, entry.start, entry.end, entry.roles, entry.status, prefix, _stint_title(who, where, entry))
+            _bar(
+                s,
+                y,
+                entry.start,
+                entry.end,
+                entry.roles,
+                entry.status,
+                prefix,
+                _stint_title(who, where, entry),
+            )
         )
     if not entries:
         out.append(f'<text class="empty" x="{(LABEL + WIDTH) / 2}" y="{TOP + ROW / 2 + 4}">no stints</text>')
@@ -392,7 +411,7 @@ def flows_picture(flows: Flows, names: dict[str, str | None], *, prefix: str = "
         width = min(18, 3 + 3 * len(people))
         out.append(
             f'<g class="flow"><title>{len(people)} moved from {_x(names.get(a) or a)} to '
-            f'{_x(names.get(b) or b)}: {_x(", ".join(people))}</title>'
+            f"{_x(names.get(b) or b)}: {_x(', '.join(people))}</title>"
             f'<path class="flow-line" stroke-width="{width}" d="M{x1},{y1} C{(x1 + x2) / 2},{y1} {(x1 + x2) / 2},{y2} {x2},{y2}"/></g>'
         )
     for i, org in enumerate(sources):

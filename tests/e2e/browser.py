@@ -59,7 +59,10 @@ class Console:
     def __init__(self, page: Page, base: str) -> None:
         self.errors: list[str] = []
         self.elsewhere: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console",
+            lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+        )
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         page.on("request", lambda r: None if r.url.startswith(base) else self.elsewhere.append(r.url))
 

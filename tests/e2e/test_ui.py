@@ -65,7 +65,7 @@ def pang_joined_msl(base: str) -> int:
     """The position of the event that put Ruoming Pang in the lab, from GET /events."""
     page = httpx.get(f"{base}/events", params={"type": "member.joined", "limit": 1000}).json()
     return next(
-        e["position"]
+        int(e["position"])
         for e in page["events"]
         if e["data"]["person_id"] == "ruoming-pang" and e["data"]["org_id"] == MSL
     )
@@ -102,7 +102,11 @@ def test_every_page_answers_under_the_csp_with_nothing_inline(served: str, path:
 
 
 def test_static_files_come_from_the_app(served: str) -> None:
-    for name, media in (("site.css", "text/css"), ("site.js", "javascript"), ("favicon.svg", "image/svg+xml")):
+    for name, media in (
+        ("site.css", "text/css"),
+        ("site.js", "javascript"),
+        ("favicon.svg", "image/svg+xml"),
+    ):
         answer = httpx.get(f"{served}/ui/static/{name}")
         assert answer.status_code == 200
         assert media in answer.headers["content-type"]
