@@ -145,7 +145,12 @@ rows AS (
 )
 SELECT (SELECT coalesce(json_agg(v), '[]')
         FROM (
-            SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
+            -- asyncpg writes the fold's date.min and date.max as -infinity and infinity,
+            -- which JSON would carry as words: an open bound is NULL in a row (the same
+            -- meaning), so that is what they become here.
+            SELECT org_id, name, kind, parent_id,
+                   CASE WHEN isfinite(valid_from) THEN valid_from END AS valid_from,
+                   CASE WHEN isfinite(valid_until) THEN valid_until END AS valid_until, ended
             FROM (SELECT * FROM org_rows WHERE org_id = $1 OFFSET 0) AS r
             WHERE r.positions @> $2::bigint
         ) AS v) AS versions,

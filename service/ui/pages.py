@@ -16,10 +16,12 @@ from elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, cast
+from typing import Annotated, Any, Final, Literal, TypeVar, cast
 from urllib.parse import urlencode
 
 import msgspec
@@ -43,6 +45,7 @@ from service.problems import ProblemError
 from service.store import Conn
 from service.ui import pictures
 
+T = TypeVar("T")
 HERE: Final = Path(__file__).resolve().parent
 # Positions labelled on a replay slider (besides the one shown).
 MARKS: Final = 8
@@ -63,6 +66,8 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         undefined=StrictUndefined,
+        # The templates ship with the package: never stat them again on each render.
+        auto_reload=False,
     )
     env.filters["when"] = pictures.describe
     env.filters["svg"] = Markup
@@ -86,6 +91,12 @@ def link(path: str, **params: object) -> str:
     """A page's address with the parameters that are set (None and '' left out)."""
     query = {k.rstrip("_"): v for k, v in params.items() if v is not None and v != ""}
     return path + ("?" + urlencode(query) if query else "")
+
+
+async def _on_own(request: Request[Any, Any, Any], read: Callable[[Conn], Awaitable[T]]) -> T:
+    """A read on a pooled connection of its own, so that a page's reads run side by side."""
+    async with read_pool(request).acquire() as conn:
+        return await read(conn)
 
 
 def _stood(at: Reading) -> dict[str, Any]:
@@ -174,15 +185,24 @@ async def org_page(
 
     roster, at = await waiting(request, as_of, known_at, attempt)
     position = at.stand.position
-    async with read_pool(request).acquire() as conn:
-        view = await reads.org(conn, org_id, day, position)
-        tree = await reads.tree(conn, org_id, day, position)
-        history = await reads.org_history(conn, org_id, day, position, include_suborgs=suborgs)
-        # The parents its versions name (most orgs have one), for the reorg marks.
-        parents: dict[str, str | None] = {}
-        for parent_id in dict.fromkeys(v.parent_id for v in history.versions if v.parent_id):
-            parents[parent_id] = (await reads.org(conn, parent_id, day, position)).name
-        replay = await _replay(conn, "org", org_id, at)
+    # The other reads ask for that very position, side by side, a connection each.
+    view, tree, history, replay = await asyncio.gather(
+        _on_own(request, lambda conn: reads.org(conn, org_id, day, position)),
+        _on_own(request, lambda conn: reads.tree(conn, org_id, day, position)),
+        _on_own(
+            request, lambda conn: reads.org_history(conn, org_id, day, position, include_suborgs=suborgs)
+        ),
+        _on_own(request, lambda conn: _replay(conn, "org", org_id, at)),
+    )
+    # The parents its versions name (most orgs have one), for the reorg marks.
+    parent_ids = list(dict.fromkeys(v.parent_id for v in history.versions if v.parent_id))
+    parent_views = await asyncio.gather(
+        *(
+            _on_own(request, functools.partial(reads.org, org_id=p, on=day, as_of=position))
+            for p in parent_ids
+        )
+    )
+    parents: dict[str, str | None] = {v.org_id: v.name for v in parent_views}
     parent = view.parent_id and {"org_id": view.parent_id, "name": parents.get(view.parent_id)}
     names = _tree_names(tree)
     here = {

@@ -15,6 +15,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import asyncpg
@@ -32,7 +33,7 @@ JULY = ["alexandr-wang", "anton-bakhtin", "daniel-gross", "nat-friedman", "ruomi
 RECRUITS = ["anton-bakhtin", "daniel-gross", "nat-friedman", "yuanzhi-li"]
 
 
-async def _database(dsn: str, statement: str) -> None:
+async def _execute(dsn: str, statement: str) -> None:
     admin = await asyncpg.connect(dsn)
     try:
         await admin.execute(statement)
@@ -40,11 +41,17 @@ async def _database(dsn: str, statement: str) -> None:
         await admin.close()
 
 
+def _database(dsn: str, statement: str) -> None:
+    # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _execute(dsn, statement)).result()
+
+
 @pytest.fixture(scope="module")
 def served(pg_dsn: str) -> Iterator[str]:
     """One server with the article for the module: its pages are only read (but for the feed)."""
     name = f"hn_ui_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_database(pg_dsn, f"CREATE DATABASE {name}"))
+    _database(pg_dsn, f"CREATE DATABASE {name}")
     try:
         env = environment(with_database(pg_dsn, name))
         imported = cli(["import", "--example", "article"], env)
@@ -52,7 +59,7 @@ def served(pg_dsn: str) -> Iterator[str]:
         with serving(env) as (base, _):
             yield base
     finally:
-        asyncio.run(_database(pg_dsn, f"DROP DATABASE {name} WITH (FORCE)"))
+        _database(pg_dsn, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
