@@ -147,8 +147,16 @@ async def wait_ready(server: Server, path: str = "/healthz", timeout: float = 90
             await asyncio.sleep(0.1)
 
 
-def serve_argv(port: int) -> list[str]:
-    return [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+def serve_argv(port: int, *, projector: bool = True) -> list[str]:
+    """`serve`: with its projector (the default, one process does it all), or an API
+    replica alone (`--no-projector`)."""
+    argv = [sys.executable, "-m", "service.cli", "serve", "--port", str(port)]
+    return argv if projector else [*argv, "--no-projector"]
+
+
+def project_argv() -> list[str]:
+    """`hiring-news project`: the projector alone, no HTTP."""
+    return [sys.executable, "-m", "service.cli", "project"]
 
 
 def ceiling_argv(port: int) -> list[str]:

@@ -40,6 +40,7 @@ from bench.procs import (
     Server,
     ceiling_argv,
     free_port,
+    project_argv,
     serve_argv,
     service_env,
     wait_ready,
@@ -59,6 +60,9 @@ GOALS = {
     "batch_vs_eventsourcing": 3.0,
     "roster_vs_ceiling": 0.60,
     "roster_scale": 1.3,
+    "projector": 10_000.0,
+    "rebuild": 20_000.0,
+    "rss_growth": 1.5,
 }
 
 
@@ -98,11 +102,35 @@ def log(text: str) -> None:
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-async def start_service(b: Bench, name: str, dsn: str) -> Server:
+async def start_service(b: Bench, name: str, dsn: str, *, projector: bool = True) -> Server:
     port = free_port()
-    server = b.procs.start(name, serve_argv(port), service_env(dsn), port)
+    server = b.procs.start(name, serve_argv(port, projector=projector), service_env(dsn), port)
     await wait_ready(server)
     return server
+
+
+def start_projector(b: Bench, name: str, dsn: str) -> Server:
+    """`hiring-news project` beside an API replica: its memory is measured apart."""
+    return b.procs.start(name, project_argv(), service_env(dsn), 0)
+
+
+async def checkpoint_of(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT position FROM projection_checkpoint"))
+    finally:
+        await conn.close()
+
+
+async def projected_up_to(dsn: str, head: int, timeout: float, poll: float = 0.2) -> tuple[int, float]:
+    """Wait (bounded) until the projection reaches `head`: (where it got, seconds waited)."""
+    started = time.perf_counter()
+    while True:
+        position = await checkpoint_of(dsn)
+        waited = time.perf_counter() - started
+        if position >= head or waited >= timeout:
+            return position, waited
+        await asyncio.sleep(poll)
 
 
 async def start_ceiling(b: Bench, name: str, dsn: str) -> Server:
@@ -240,7 +268,9 @@ def get_runner(base: str, paths: Path, seconds: float) -> Runner:
 
 async def bench_single(b: Bench) -> None:
     b.say("a. single-event POST /events vs the ceiling app")
-    service = await start_service(b, "a-service", await b.dbs.create("single"))
+    # The API alone: what an append costs now that it writes the log only (the projector,
+    # elsewhere in a deployment, is measured in d).
+    service = await start_service(b, "a-service", await b.dbs.create("single"), projector=False)
     ceiling = await start_ceiling(b, "a-ceiling", await b.dbs.create("ceiling"))
     tag = f"a{os.getpid()}"
     try:
@@ -279,7 +309,7 @@ async def bench_single(b: Bench) -> None:
 async def bench_batch(b: Bench) -> None:
     b.say("b. batch ingestion, 1000 events a request, vs executemany and eventsourcing")
     seconds = b.cfg.seconds
-    service = await start_service(b, "b-service", await b.dbs.create("batch"))
+    service = await start_service(b, "b-service", await b.dbs.create("batch"), projector=False)
     try:
         poster = load.Poster(service.base, hist.History(1))
         try:
@@ -458,8 +488,12 @@ async def bench_scale(b: Bench) -> None:
     )
     dsn_small = await b.dbs.create("scale_small")
     dsn = await b.dbs.create("scale")
-    small = await start_service(b, "d-service-small", dsn_small)
-    service = await start_service(b, "cd-service", dsn)
+    # Each size served as a deployment with replicas would be: an API process that never
+    # projects, and the projector as its own process, so their memory is read apart.
+    small = await start_service(b, "d-service-small", dsn_small, projector=False)
+    small_projector = start_projector(b, "d-projector-small", dsn_small)
+    service = await start_service(b, "cd-service", dsn, projector=False)
+    projector = start_projector(b, "cd-projector", dsn)
     history = hist.History(7, total=big)
     poster = load.Poster(service.base, history)
     scale: dict[str, Any] = {"target_events": big}
@@ -475,27 +509,59 @@ async def bench_scale(b: Bench) -> None:
         if loaded.failed:
             raise RuntimeError(loaded.failed)
         small_head = await log_head(dsn_small)
+        reached, _ = await projected_up_to(dsn_small, small_head, cfg.load_timeout)
+        log(f"the small projection reached {reached} of {small_head}")
         q_small = queries(small_history, small_head)
         available, why = await roster_available(small.base, q_small)
         scale["roster_route"] = why
         log(f"{small_head} events loaded in {loaded.seconds:.1f} s; roster: {why}")
 
-        # The long load, bounded in time.
+        # The long load, bounded in time, with the projector's checkpoint read every
+        # second meanwhile: how fast it folds while the log grows under it.
         last_print = [time.perf_counter()]
         pace: list[tuple[float, int]] = [(time.perf_counter(), 0)]
+        projected: list[tuple[float, int]] = [(time.perf_counter(), await checkpoint_of(dsn))]
 
         def progress(n: int) -> None:
             pace.append((time.perf_counter(), n))
             if pace[-1][0] - last_print[0] >= 15:
                 last_print[0] = pace[-1][0]
-                log(f"loading: {n} events")
+                log(f"loading: {n} events, projected {projected[-1][1]}")
 
-        rest = await poster.run(events=big, seconds=cfg.load_timeout, progress=progress)
-        if rest.failed is None:
-            # The batch generated ahead when the bound hit: the queries below pick teams
-            # the generator knows of, so the log must know them too.
-            rest.failed = (await poster.flush()).failed
+        async def sample() -> None:
+            while True:
+                await asyncio.sleep(1)
+                projected.append((time.perf_counter(), await checkpoint_of(dsn)))
+
+        sampling = asyncio.create_task(sample())
+        try:
+            rest = await poster.run(events=big, seconds=cfg.load_timeout, progress=progress)
+            if rest.failed is None:
+                # The batch generated ahead when the bound hit: the queries below pick teams
+                # the generator knows of, so the log must know them too.
+                rest.failed = (await poster.flush()).failed
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
         head = await log_head(dsn)
+        acknowledged = time.perf_counter()
+        during_load = projected[-1][1] - projected[0][1]
+        load_seconds = projected[-1][0] - projected[0][0]
+        log(f"projected {during_load} events during the load ({load_seconds:.0f} s); catching up")
+        reached, catch_up = await projected_up_to(dsn, head, cfg.load_timeout)
+        scale["projector"] = {
+            "events": reached,
+            "head": head,
+            "during_load": during_load,
+            "load_seconds": load_seconds,
+            "rate_live": during_load / load_seconds if load_seconds else None,
+            "catch_up_seconds": catch_up,
+            "caught_up": reached >= head,
+            # From the load's first event to the projection reaching its last one.
+            "rate_overall": reached / (acknowledged - projected[0][0] + catch_up),
+        }
+        log(f"projection reached {reached} of {head}, {catch_up:.0f} s after the last acknowledged POST")
         scale["loaded"] = {
             "events": head,
             "seconds": rest.seconds,
@@ -512,15 +578,20 @@ async def bench_scale(b: Bench) -> None:
             await measure_scale(b, small, service, dsn_small, dsn, q_small, small_head, head)
         scale["rss_small"] = small.rss()
         scale["rss_big"] = service.rss()
+        scale["rss_projector_small"] = small_projector.rss()
+        scale["rss_projector_big"] = projector.rss()
         stop_server(b, small)
+        stop_server(b, small_projector)
         b.results["roster"] = await bench_roster(b, service, dsn, history, head, available, why)
         if available and "e" in cfg.only:
             b.results["org_page"] = await bench_org_page(b, service, queries(history, head))
     finally:
         await poster.close()
         stop_server(b, service)
-        with contextlib.suppress(Exception):
-            stop_server(b, small)
+        stop_server(b, projector)
+        for server in (small, small_projector):
+            with contextlib.suppress(Exception):
+                stop_server(b, server)
     scale["rebuild"] = await bench_rebuild(b, dsn, head)
     report_scale(b)
 
@@ -640,9 +711,9 @@ async def bench_rebuild(b: Bench, dsn: str, head: int) -> dict[str, Any]:
 
 
 async def rebuild_progress(dsn: str, head: int) -> int | None:
-    """How far an unfinished rebuild got: the last position its shadow tables were
-    written up to (it writes every few thousand events), `head` when its shadow schema
-    is already emptied into place; None if that cannot be told."""
+    """How far an unfinished rebuild got: its shadow checkpoint (it commits every few
+    thousand events), `head` when its shadow schema is already emptied into place; None
+    if that cannot be told."""
     conn = await asyncpg.connect(dsn)
     try:
         schemas = [
@@ -656,14 +727,13 @@ async def rebuild_progress(dsn: str, head: int) -> int | None:
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema
                 )
             }
-            if "membership_rows" not in tables:
+            if "projection_checkpoint" not in tables:
                 best = head  # folded everything; the tables were being moved into place
                 continue
-            for table in ("membership_rows", "person_rows", "org_rows", "move_rows"):
-                with contextlib.suppress(asyncpg.PostgresError):
-                    value = await conn.fetchval(f'SELECT max(lower(positions)) FROM "{schema}".{table}')
-                    if value is not None:
-                        best = max(best or 0, int(value))
+            with contextlib.suppress(asyncpg.PostgresError):
+                value = await conn.fetchval(f'SELECT position FROM "{schema}".projection_checkpoint')
+                if value is not None:
+                    best = max(best or 0, int(value))
         return best
     finally:
         await conn.close()
@@ -691,9 +761,18 @@ def report_scale(b: Bench) -> None:
         b.say(f"   d. rebuild of {rb['events']} events: {rb['seconds']:.1f} s = {rb['rate']:.0f} events/s")
     elif "skipped" not in rb:
         b.say(f"   d. rebuild of {rb.get('events')} events: {rebuild_unfinished(rb)}")
+    pj = s.get("projector")
+    if pj:
+        b.say(
+            f"   d. projector: {pj['during_load']} events in {pj['load_seconds']:.0f} s during the load "
+            f"({fmt_rate(pj['rate_live'])} events/s), then {pj['catch_up_seconds']:.0f} s from the last "
+            f"acknowledged POST to the projection reaching {pj['events']} of {pj['head']}; "
+            f"{pj['rate_overall']:.0f} events/s overall (goal >= {GOALS['projector']:.0f})"
+        )
     b.say(
-        f"   d. server RSS: {s.get('rss_small', 0) / 2**20:.0f} MiB at {s.get('small', {}).get('events', '?')} "
-        f"events, {s.get('rss_big', 0) / 2**20:.0f} MiB at {loaded.get('events', '?')} events"
+        f"   d. RSS: API {s.get('rss_small', 0) / 2**20:.0f} MiB at {s.get('small', {}).get('events', '?')} "
+        f"events, {s.get('rss_big', 0) / 2**20:.0f} MiB at {loaded.get('events', '?')} events; projector "
+        f"{s.get('rss_projector_small', 0) / 2**20:.0f} MiB, then {s.get('rss_projector_big', 0) / 2**20:.0f} MiB"
     )
 
 
@@ -764,6 +843,10 @@ def rebuild_unfinished(rb: dict[str, Any]) -> str:
 
 def fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def fmt_rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
 
 
 def verdict(value: float | None, goal: float, *, at_most: bool = False) -> str:
@@ -857,21 +940,42 @@ def figures_markdown(results: dict[str, Any]) -> str:
                 f"events in {loaded['seconds']:.0f} s: {loaded['rate_all']:.0f} events/s on average, "
                 f"{loaded['rate_end']:.0f} in the last minute{bound}{failed} | | | | |"
             )
+        pj = scale.get("projector")
+        if pj:
+            out.append(
+                f"| d. the projector (its own process) folding the load | {fmt_rate(pj['rate_live'])} events/s "
+                f"while the load ran ({pj['during_load']} events in {pj['load_seconds']:.0f} s); "
+                f"{pj['catch_up_seconds']:.0f} s from the last acknowledged POST to the projection "
+                f"reaching it ({pj['events']} of {pj['head']}) | {pj['rate_overall']:.0f} events/s from the "
+                f"first POST to the last event projected | | >= {GOALS['projector']:.0f} events/s "
+                f"| {verdict(pj['rate_overall'], GOALS['projector'])} |"
+            )
         rb = scale.get("rebuild", {})
         if "skipped" in rb:
             out.append("| d. `hiring-news rebuild` | not available (rebuild --help failed) | | | | skipped |")
         elif rb.get("finished"):
             out.append(
-                f"| d. `hiring-news rebuild` | {rb['rate']:.0f} events/s ({rb['events']} events in {rb['seconds']:.0f} s) | | | | |"
+                f"| d. `hiring-news rebuild` | {rb['rate']:.0f} events/s ({rb['events']} events in {rb['seconds']:.0f} s) "
+                f"| | | >= {GOALS['rebuild']:.0f} events/s | {verdict(rb['rate'], GOALS['rebuild'])} |"
             )
         elif rb:
             out.append(
-                f"| d. `hiring-news rebuild` of {rb['events']} events | {rebuild_unfinished(rb)} | | | | |"
+                f"| d. `hiring-news rebuild` of {rb['events']} events | {rebuild_unfinished(rb)} | | | "
+                f">= {GOALS['rebuild']:.0f} events/s | **miss** |"
             )
-        out.append(
-            f"| d. server RSS | {scale.get('rss_big', 0) / 2**20:.0f} MiB at {loaded.get('events', '?')} events "
-            f"| {scale.get('rss_small', 0) / 2**20:.0f} MiB at {scale.get('small', {}).get('events', b_small(results))} events | | | |"
-        )
+        small_events = scale.get("small", {}).get("events", b_small(results))
+        for label, big_key, small_key in (
+            ("the API process (`serve --no-projector`)", "rss_big", "rss_small"),
+            ("the projector (`project`)", "rss_projector_big", "rss_projector_small"),
+        ):
+            if big_key not in scale:
+                continue
+            growth = ratio(scale[big_key], scale[small_key])
+            out.append(
+                f"| d. RSS of {label} | {scale[big_key] / 2**20:.0f} MiB at {loaded.get('events', '?')} events "
+                f"| {scale[small_key] / 2**20:.0f} MiB at {small_events} events | x{fmt_ratio(growth)} "
+                f"| <= {GOALS['rss_growth']:.1f} | {verdict(growth, GOALS['rss_growth'], at_most=True)} |"
+            )
     out += org_page_row(results)
     out += ["", "Output of the run:", "", "```", *results["log"], "```", "", END_MARK]
     return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -57,19 +58,24 @@ def create_app(
             await database.migrate(conn)
         finally:
             await conn.close()
-        app.state.pool = await database.create_pool(
-            dsn, schema=schema, min_size=settings.pool_min, max_size=settings.pool_max
+        bounded = functools.partial(
+            database.create_pool,
+            schema=schema,
+            min_size=settings.pool_min,
+            max_size=settings.pool_max,
+            statement_timeout=settings.statement_timeout_seconds,
+            lock_timeout=settings.lock_timeout_seconds,
         )
+        app.state.pool = await bounded(dsn)
         app.state.read_pool = app.state.pool
         if settings.database_read_url:
-            app.state.read_pool = await database.create_pool(
-                settings.database_read_url,
-                schema=schema,
-                min_size=settings.pool_min,
-                max_size=settings.pool_max,
-            )
+            app.state.read_pool = await bounded(settings.database_read_url)
+        app.state.connections = database.Connections(app.state.pool, settings.acquire_timeout_seconds)
+        app.state.read_connections = database.Connections(
+            app.state.read_pool, settings.acquire_timeout_seconds
+        )
         # One appender per process: concurrent POSTs are appended together (group commit).
-        app.state.appender = Appender(app.state.pool)
+        app.state.appender = Appender(app.state.connections)
         app.state.appender.start()
         app.state.watch = ProjectionWatch(dsn, schema=schema)
         app.state.watch.start()

@@ -28,6 +28,7 @@ import asyncpg
 
 from service import events as ev
 from service import store
+from service.database import Connections
 
 # About what one request may hold: a group stops growing once it reaches this many
 # events, and a single request of up to that many is always taken whole.
@@ -51,7 +52,7 @@ class _Waiting:
 class Appender:
     """One per process, owned by the app: started in its lifespan, stopped on the way out."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool | Connections) -> None:
         self._pool = pool
         self._queue: collections.deque[_Waiting] = collections.deque()
         self._wake = asyncio.Event()

@@ -7,6 +7,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,10 +51,18 @@ async def migrate(conn: Conn) -> list[int]:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
 
 
-def server_settings(schema: str | None) -> dict[str, str]:
+def server_settings(
+    schema: str | None, *, statement_timeout: float | None = None, lock_timeout: float | None = None
+) -> dict[str, str]:
     settings = {"application_name": "hiring-news", "jit": "off"}
     if schema:
         settings["search_path"] = schema
+    # In milliseconds; 0 (PostgreSQL's default) waits for ever. Set on the API's pools:
+    # the projector's batches and the migrations run as long as they need.
+    if statement_timeout:
+        settings["statement_timeout"] = str(int(statement_timeout * 1000))
+    if lock_timeout:
+        settings["lock_timeout"] = str(int(lock_timeout * 1000))
     return settings
 
 
@@ -69,17 +78,37 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, schema: str | None = None, min_size: int = 2, max_size: int = 10
+    dsn: str,
+    *,
+    schema: str | None = None,
+    min_size: int = 2,
+    max_size: int = 10,
+    statement_timeout: float | None = None,
+    lock_timeout: float | None = None,
 ) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        server_settings=server_settings(schema),
+        server_settings=server_settings(
+            schema, statement_timeout=statement_timeout, lock_timeout=lock_timeout
+        ),
         reset=keep_session,
     )
     assert pool is not None
     return pool
+
+
+@dataclass(frozen=True, slots=True)
+class Connections:
+    """A pool whose connections are waited for at most `timeout` seconds (then TimeoutError,
+    which the API answers with a 503): a request never queues for ever behind others."""
+
+    pool: asyncpg.Pool
+    timeout: float
+
+    def acquire(self) -> Any:
+        return self.pool.acquire(timeout=self.timeout)
 
 
 async def connect(dsn: str, *, schema: str | None = None) -> asyncpg.Connection:

@@ -184,21 +184,32 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[b
 # The database is down, restarting, or refusing connections: the request may succeed in a
 # moment, so the answer is a 503 with Retry-After rather than a 500.
 UNAVAILABLE: Final[tuple[type[Exception], ...]] = (
-    OSError,  # refused or reset connections, and TimeoutError
+    OSError,  # refused or reset connections, and TimeoutError (no pooled connection in time)
     asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # terminated backends, a server shutting down
+    # Terminated backends, a server shutting down, and statement_timeout (QueryCanceledError).
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    asyncpg.exceptions.LockNotAvailableError,  # lock_timeout: the log's lock, for an append
 )
 RETRY_AFTER_SECONDS: Final = 2
 
 
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    log.warning("database unavailable", error=type(exc).__name__)
+    detail = _UNAVAILABLE_BECAUSE.get(type(exc), "the database is unavailable")
+    log.warning("database unavailable", error=type(exc).__name__, reason=detail)
     return problem_response(
         request,
-        make_problem(503, "the database is unavailable; retry shortly", request.url.path),
+        make_problem(503, f"{detail}; retry shortly", request.url.path),
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+# What a 503 says when the cause is a bound the service set, not the database going away.
+_UNAVAILABLE_BECAUSE: Final[dict[type[Exception], str]] = {
+    TimeoutError: "no database connection was free in time (HIRING_NEWS_ACQUIRE_TIMEOUT)",
+    asyncpg.exceptions.QueryCanceledError: "a statement ran past its bound (HIRING_NEWS_STATEMENT_TIMEOUT)",
+    asyncpg.exceptions.LockNotAvailableError: "the log stayed locked past HIRING_NEWS_LOCK_TIMEOUT",
+}
 
 
 def on_undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

@@ -31,6 +31,7 @@ from service import events as ev
 from service import reach
 from service.fold import (
     Applied,
+    FoldChanges,
     MembershipRow,
     MoveRow,
     NotLoaded,
@@ -41,22 +42,23 @@ from service.fold import (
     Recorded,
     Row,
     State,
+    StoredClaim,
     row_key,
 )
-from service.fold.claims import lead_making
+from service.fold.claims import Kept
 from service.sql import QUERIES as Q
 from service.store import Conn, recorded_from_row
 
 T = TypeVar("T")
 
 _pack: Final = msgspec.msgpack.Encoder()
-_person_file: Final = msgspec.msgpack.Decoder(PersonFile)
-_org_file: Final = msgspec.msgpack.Decoder(OrgFile)
+_kept: Final = msgspec.msgpack.Decoder(Kept)
+_names: Final = msgspec.json.Decoder(list[str])
 _json: Final = msgspec.json.Encoder()
 
 # How many events a batch takes, and how many claims the State may hold between batches.
 BATCH_EVENTS: Final = 1000
-MEMORY_CLAIMS: Final = 200_000
+MEMORY_CLAIMS: Final = 25_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -219,6 +221,28 @@ class Projection:
         return Stats(len(records), position, batch.derived, batch.loaded, batch.queries)
 
 
+def _claims(record: asyncpg.Record) -> list[StoredClaim]:
+    """The claims of a loaded id, each with its status now: the one a later claim.* set,
+    or the one it was recorded with."""
+    out = []
+    positions = record["positions"] or []
+    for position, packed, status, since in zip(
+        positions, record["claims"] or [], record["statuses"] or [], record["since"] or [], strict=True
+    ):
+        kept = _kept.decode(packed)
+        out.append(
+            StoredClaim(
+                position,
+                kept.event_id,
+                kept.fact_key,
+                kept.event.status if status is None else status,
+                position if since is None else since,
+                kept.event,
+            )
+        )
+    return out
+
+
 def _recorded(row: asyncpg.Record) -> Recorded:
     new = recorded_from_row(row)
     return Recorded(new.position, new.event_id, new.fact_key, new.event)
@@ -235,8 +259,9 @@ class Batch:
         # Membership rows this batch derived, by person: the projection's tables no longer
         # hold theirs, so `reach` reads these instead.
         self.derived_rows: dict[str, list[MembershipRow]] = {}
-        # Structure the batch added, written before any query walks the structure.
-        self._org_people: dict[tuple[str, str], tuple[bool, bool]] = {}
+        # Structure the batch added, written before any query walks the structure:
+        # (org, person) -> whether they left it.
+        self._org_people: dict[tuple[str, str], bool] = {}
         self._edges: set[tuple[str, str, bool]] = set()
         self.derived = 0
         self.loaded = 0
@@ -247,10 +272,10 @@ class Batch:
         for rec in records:
             applied = await self._retrying(functools.partial(self.state.apply, rec))
             self._index(applied)
-            if reach.queries(applied):
+            if reach.walks_structure(applied):
                 await self._flush_structure()
                 self.queries += 1
-            dirty = await reach.reach(self.conn, applied, self.derived_rows)
+            dirty = await reach.reach(self.conn, self.state, applied, self.derived_rows)
             await self._derive(dirty, rec.position)
 
     # ---- loading ----
@@ -293,18 +318,32 @@ class Batch:
         people = {p for p in people if not state.holds_person(p)}
         orgs = {o for o in orgs if not state.holds_org(o)}
         if people:
-            for r in await self.conn.fetch(Q["load_people"], sorted(people)):
-                person_id, file = r["id"], r["file"]
-                state.load_person(person_id, None if file is None else _person_file.decode(file))
-                self.memory.keys[(MEMBERSHIPS.name, person_id)] = set(r["memberships"])
-                self.memory.keys[(MOVES.name, person_id)] = set(r["moves"])
-                self.memory.keys[(NAMES.name, person_id)] = set(r["names"])
+            found = {r["id"]: r for r in await self.conn.fetch(Q["load_people"], sorted(people))}
+            for person_id in people:
+                r = found.get(person_id)
+                if r is None:
+                    state.load_person(person_id, None)
+                else:
+                    state.load_person(
+                        person_id, PersonFile(r["name"], _names.decode(r["aliases"]), _claims(r))
+                    )
+                for table, column in ((MEMBERSHIPS, "memberships"), (MOVES, "moves"), (NAMES, "names")):
+                    self.memory.keys[(table.name, person_id)] = set(() if r is None else r[column])
         if orgs:
-            for r in await self.conn.fetch(Q["load_orgs"], sorted(orgs)):
-                org_id, file = r["id"], r["file"]
+            found = {r["id"]: r for r in await self.conn.fetch(Q["load_orgs"], sorted(orgs))}
+            for org_id in orgs | found.keys():
                 if state.holds_org(org_id):
                     continue
-                state.load_org(org_id, None if file is None else _org_file.decode(file))
+                r = found.get(org_id)
+                if r is None:
+                    state.load_org(org_id, None)
+                    self.memory.keys[(VERSIONS.name, org_id)] = set()
+                    continue
+                held = _claims(r)
+                holders = r["holders"] or []
+                claims = [c for c, h in zip(held, holders, strict=True) if h == "org"]
+                leads = [c for c, h in zip(held, holders, strict=True) if h == "lead"]
+                state.load_org(org_id, OrgFile(r["name"], claims, leads, _names.decode(r["merged_in"])))
                 self.memory.keys[(VERSIONS.name, org_id)] = set(r["versions"])
         self.loaded += len(people) + len(orgs)
         return len(people) + len(orgs) + len(inert)
@@ -324,11 +363,12 @@ class Batch:
 
     async def _derive(self, dirty: reach.Dirty, position: int) -> None:
         state = self.state
-        await self.load(people=(dirty.careers | dirty.named), orgs=dirty.orgs)
+        await self.load(people=dirty.careers | dirty.moves | dirty.named, orgs=dirty.orgs)
         for person_id in sorted(dirty.careers):
             rows = await self._retrying(functools.partial(state.membership_rows, person_id))
             self.derived_rows[person_id] = rows
             self._compare(MEMBERSHIPS, person_id, rows, position)
+        for person_id in sorted(dirty.moves):
             self._compare(MOVES, person_id, state.move_rows(person_id), position)
         for person_id in sorted(dirty.named):
             row = state.person_row(person_id)
@@ -336,7 +376,7 @@ class Batch:
         for org_id in sorted(dirty.orgs):
             versions = await self._retrying(functools.partial(state.org_rows, org_id))
             self._compare(VERSIONS, org_id, versions, position)
-        self.derived += len(dirty.careers) + len(dirty.named) + len(dirty.orgs)
+        self.derived += len(dirty.careers) + len(dirty.moves) + len(dirty.named) + len(dirty.orgs)
 
     def _compare(self, table: Table, ident: str, rows: Sequence[Row], position: int) -> None:
         """Close the rows that vanished and open the new ones, at this position."""
@@ -358,31 +398,27 @@ class Batch:
         if claim is None or not applied.new:
             return
         match claim.event:
-            case ev.MemberJoined(data=d) | ev.MemberLeft(data=d) | ev.MemberRoleChanged(data=d):
-                self._member(
-                    d.org_id, d.person_id, lead_making(claim.event), isinstance(d, ev.MemberLeftData)
-                )
-            case ev.LeadAppointed(data=d):
-                self._member(d.org_id, d.person_id, True, False)
+            case ev.MemberJoined(data=d) | ev.MemberRoleChanged(data=d) | ev.LeadAppointed(data=d):
+                self._org_people.setdefault((d.org_id, d.person_id), False)
+            case ev.MemberLeft(data=d):
+                self._org_people[(d.org_id, d.person_id)] = True
             case ev.OrgAdded(data=d) | ev.OrgMoved(data=d) if d.parent_id is not None:
                 self._edges.add((d.parent_id, d.org_id, False))
             case ev.OrgMerged(data=d):
                 self._edges.add((d.into_id, d.org_id, True))
 
-    def _member(self, org_id: str, person_id: str, lead: bool, leaver: bool) -> None:
-        was = self._org_people.get((org_id, person_id), (False, False))
-        self._org_people[(org_id, person_id)] = (was[0] or lead, was[1] or leaver)
-
     async def _flush_structure(self) -> None:
         if self._org_people:
-            (orgs, people), flags = zip(*self._org_people, strict=True), list(self._org_people.values())
+            pairs, leavers = list(self._org_people), list(self._org_people.values())
             await self.conn.execute(
-                Q["add_org_people"], list(orgs), list(people), [f[0] for f in flags], [f[1] for f in flags]
+                Q["add_org_people"], [o for o, _ in pairs], [p for _, p in pairs], leavers
             )
             self._org_people = {}
         if self._edges:
-            uppers, lowers, merges = zip(*sorted(self._edges), strict=True)
-            await self.conn.execute(Q["add_org_edges"], list(uppers), list(lowers), list(merges))
+            edges = sorted(self._edges)
+            await self.conn.execute(
+                Q["add_org_edges"], [e[0] for e in edges], [e[1] for e in edges], [e[2] for e in edges]
+            )
             self._edges = set()
 
     # ---- writing ----
@@ -402,15 +438,36 @@ class Batch:
             rows = self.changes.rows(table)
             if rows:
                 await self.conn.copy_records_to_table(table.name, records=rows, columns=table.columns)
-        people, orgs = self.state.take_changed()
-        if people:
-            person_ids = sorted(people)
-            files = [_pack.encode(self.state.person_file(p)) for p in person_ids]
-            await self.conn.execute(Q["save_people"], person_ids, files)
-        if orgs:
-            org_ids = sorted(orgs)
-            files = [_pack.encode(self.state.org_file(o)) for o in org_ids]
-            await self.conn.execute(Q["save_orgs"], org_ids, files)
+        await self._save(self.state.take_changes())
+
+    async def _save(self, changes: FoldChanges) -> None:
+        """The fold's new claims (once each, never rewritten), changed statuses and names."""
+        if changes.claims:
+            await self.conn.copy_records_to_table(
+                "fold_claims",
+                records=[(h, i, c.position, _pack.encode(c.kept())) for h, i, c in changes.claims],
+                columns=["holder", "id", "position", "claim"],
+            )
+        if changes.statuses:
+            positions = sorted(changes.statuses)
+            await self.conn.execute(
+                Q["save_statuses"],
+                positions,
+                [changes.statuses[p][0] for p in positions],
+                [changes.statuses[p][1] for p in positions],
+            )
+        if changes.people:
+            ids = sorted(changes.people)
+            headers = [self.state.person_header(p) for p in ids]
+            await self.conn.execute(
+                Q["save_people"], ids, [h[0] for h in headers], [_json.encode(h[1]).decode() for h in headers]
+            )
+        if changes.orgs:
+            ids = sorted(changes.orgs)
+            headers = [self.state.org_header(o) for o in ids]
+            await self.conn.execute(
+                Q["save_orgs"], ids, [h[0] for h in headers], [_json.encode(h[1]).decode() for h in headers]
+            )
 
 
 _MEMBER_TYPES: Final = frozenset({"member.joined", "member.left", "member.role_changed", "lead.appointed"})

@@ -6,8 +6,9 @@ equivalence tests compare the projection with the fold over the whole log) and m
 name too many, which only costs time.
 
 What a claim reaches, by kind:
-- a member claim: its person; a lead-making one (rule 4) also whoever holds the lead
-  in its org on its day (anyone who may ever have, for a change of status);
+- a member claim: its person's memberships (and moves, for a claim that reports one);
+  a lead-making one (rule 4) also whoever holds the lead in its org on its day (anyone
+  who ever made a lead claim there, for a change of status);
 - org.added and org.moved: the org's versions and its new parent's, and the people
   under the org who left an org that is or was above it (a left cascades down to
   sub-orgs, rule 2, so where an org sits decides which lefts reach its stints);
@@ -18,10 +19,11 @@ What a claim reaches, by kind:
 - org.renamed: the org's versions;
 - every event: the people and orgs it gave a name or an alias.
 
-Events that reach many people (the org events, new leads) find them by query, walking
-the structure the projector keeps in PostgreSQL (`fold_org_edges`, `fold_org_people`)
-and the rows the projection holds; people whose rows the current batch has derived
-again are checked against the rows held in memory instead.
+Org events, which reach many people, find them by query, walking the structure the
+projector keeps in PostgreSQL (`fold_org_edges`, `fold_org_people`) and the rows the
+projection holds; a new lead finds its candidates among the org's own lead claims and
+asks the projection's rows only which of them lead that day. People whose rows the
+current batch has derived again are checked against the rows held in memory instead.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from datetime import date
 from typing import Final
 
 from service import events as ev
-from service.fold import Applied, MembershipRow
+from service.fold import Applied, MembershipRow, State
 from service.fold.claims import FOREVER, NEVER, lead_making
 from service.sql import QUERIES as Q
 from service.store import Conn
@@ -40,21 +42,35 @@ from service.store import Conn
 
 @dataclass(slots=True)
 class Dirty:
-    careers: set[str] = field(default_factory=set)  # membership and move rows
+    careers: set[str] = field(default_factory=set)  # membership rows
+    moves: set[str] = field(default_factory=set)  # move rows
     named: set[str] = field(default_factory=set)  # person rows (names and aliases)
     orgs: set[str] = field(default_factory=set)  # org versions
+
+
+def makes_moves(event: ev.Event) -> bool:
+    """Whether a claim (or a change of its status) can change its person's moves (rule 10)."""
+    match event:
+        case ev.MemberJoined(data=d):
+            return d.from_org_id is not None
+        case ev.MemberLeft(data=d):
+            return d.to_org_id is not None
+    return False
 
 
 STRUCTURAL: Final = (ev.OrgAdded, ev.OrgMoved, ev.OrgMerged, ev.OrgDissolved)
 
 
-def queries(applied: Applied) -> bool:
-    """Whether finding who the event reaches needs a query (the structure or the rows)."""
+def walks_structure(applied: Applied) -> bool:
+    """Whether finding who the event reaches walks the structure in PostgreSQL (which must
+    then hold what the batch added to it so far)."""
     claim = applied.claim
-    return claim is not None and (isinstance(claim.event, STRUCTURAL) or lead_making(claim.event))
+    return claim is not None and isinstance(claim.event, STRUCTURAL)
 
 
-async def reach(conn: Conn, applied: Applied, derived: Mapping[str, list[MembershipRow]]) -> Dirty:
+async def reach(
+    conn: Conn, state: State, applied: Applied, derived: Mapping[str, list[MembershipRow]]
+) -> Dirty:
     """The ids whose rows an applied event may have changed.
 
     `derived` holds the rows the current batch derived again, by person: their rows in
@@ -68,11 +84,13 @@ async def reach(conn: Conn, applied: Applied, derived: Mapping[str, list[Members
     match claim.event:
         case ev.MemberJoined(data=d) | ev.MemberLeft(data=d) | ev.MemberRoleChanged(data=d):
             dirty.careers.add(d.person_id)
+            if makes_moves(claim.event):
+                dirty.moves.add(d.person_id)
             if lead_making(claim.event):
-                dirty.careers |= await _holders(conn, d.org_id, claim.at, new, derived)
+                dirty.careers |= await _holders(conn, state, d.person_id, d.org_id, claim.at, new, derived)
         case ev.LeadAppointed(data=d):
             dirty.careers.add(d.person_id)
-            dirty.careers |= await _holders(conn, d.org_id, claim.at, new, derived)
+            dirty.careers |= await _holders(conn, state, d.person_id, d.org_id, claim.at, new, derived)
         case ev.OrgAdded(data=d) | ev.OrgMoved(data=d):
             # A parent matters to careers only through a left cascading down from above.
             below, people = await _structure(conn, d.org_id, claim.at, derived)
@@ -97,13 +115,26 @@ async def reach(conn: Conn, applied: Applied, derived: Mapping[str, list[Members
 
 
 async def _holders(
-    conn: Conn, org_id: str, day: date, new: bool, derived: Mapping[str, list[MembershipRow]]
+    conn: Conn,
+    state: State,
+    person_id: str,
+    org_id: str,
+    day: date,
+    new: bool,
+    derived: Mapping[str, list[MembershipRow]],
 ) -> set[str]:
-    found = set()
-    for record in await conn.fetch(Q["reach_holders"], org_id, day, new, list(derived)):
-        person_id = record["person_id"]
-        if not (new and record["unsure"]) or may_hold(derived[person_id], org_id, day, lead=True):
-            found.add(person_id)
+    """Rule 4: whose lead a lead-making claim in an org may end. Only a lead-making claim
+    makes a lead, and the org holds every one made in it, so the candidates are known
+    without a query; a new claim only ends a lead held on its day, which their rows say
+    (in memory for those this batch derived again, else in the projection's tables)."""
+    org = state.org(org_id)
+    candidates = {c.event.data.person_id for c in (org.leads if org else ())} - {person_id}  # type: ignore[union-attr]
+    if not new:
+        return candidates
+    found = {p for p in candidates if p in derived and may_hold(derived[p], org_id, day, lead=True)}
+    stored = sorted(p for p in candidates if p not in derived)
+    if stored:
+        found |= {r["person_id"] for r in await conn.fetch(Q["reach_holders"], org_id, day, stored)}
     return found
 
 

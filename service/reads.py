@@ -38,6 +38,15 @@ class UnknownId(Exception):
 
     def __init__(self, kind: str, ident: str, as_of: int) -> None:
         super().__init__(f"no {kind} {ident!r} in the log as of position {as_of}")
+        self.kind = kind
+        self.ident = ident
+        self.as_of = as_of
+
+
+async def known(conn: Conn, kind: str, ident: str, as_of: int) -> bool:
+    """Whether the log had mentioned an id by a position (the registry is written with
+    the log, so this holds beyond the projection too)."""
+    return ident in await conn.fetchval(Q["entities_known"], kind, [ident], as_of)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +98,24 @@ def move_row(record: asyncpg.Record) -> MoveRow:
 # ---- positions -----------------------------------------------------------------------------
 
 
+async def asked(conn: Conn, as_of: int | None, known_at: datetime | None) -> int:
+    """The position a read asks for, resolved where the log is written (see `Stand`)."""
+    return int(await conn.fetchval(Q["asked"], as_of, known_at))
+
+
 async def stand(
-    conn: Conn, as_of: int | None, known_at: datetime | None, about: tuple[str, str] | None = None
+    conn: Conn,
+    as_of: int | None,
+    known_at: datetime | None,
+    about: tuple[str, str] | None = None,
+    *,
+    exact: bool = False,
 ) -> Stand:
-    """Where a read stands. With `about` (kind, id), also refuse an id the log had not
+    """Where a read stands (`exact`: as_of is the position asked as it is, not capped at
+    this database's head). With `about` (kind, id), also refuse an id the log had not
     mentioned by then (not while the answer is behind: the projector may yet get there)."""
     kind, ident = about if about is not None else (None, None)
-    record = await conn.fetchrow(Q["stand"], ident, as_of, known_at, kind)
+    record = await conn.fetchrow(Q["stand"], ident, as_of, known_at, kind, exact)
     assert record is not None
     found = _stand(record)
     if not record["known"] and not found.behind:
@@ -130,13 +150,14 @@ async def roster(
     *,
     include_suborgs: bool,
     min_status: answers.MinStatus,
+    exact: bool = False,
 ) -> tuple[answers.Roster | None, Stand]:
     """Who is in an org on a day, as of a position (see `Stand`): one statement, one
-    round trip. None for an org the log had not mentioned by then (while not behind).
+    round trip. None while behind the position asked.
 
     The sources are never decoded: each entry carries them as stored, into the answer.
     """
-    record = await conn.fetchrow(Q["roster"], org_id, as_of, known_at, on, include_suborgs)
+    record = await conn.fetchrow(Q["roster"], org_id, as_of, known_at, on, include_suborgs, exact)
     assert record is not None
     found = _stand(record)
     if found.behind:
@@ -150,10 +171,10 @@ async def roster(
 
 
 async def timeline(
-    conn: Conn, person_id: str, as_of: int | None, known_at: datetime | None = None
+    conn: Conn, person_id: str, as_of: int | None, known_at: datetime | None = None, *, exact: bool = False
 ) -> tuple[answers.Timeline | None, Stand]:
     """A career as of a position (as for `roster`): one statement, sources never decoded."""
-    record = await conn.fetchrow(Q["timeline"], person_id, as_of, known_at)
+    record = await conn.fetchrow(Q["timeline"], person_id, as_of, known_at, exact)
     assert record is not None
     found = _stand(record)
     if found.behind:

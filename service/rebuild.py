@@ -28,6 +28,8 @@ PROJECTION_TABLES = (
     "projection_checkpoint",
     "fold_people",
     "fold_orgs",
+    "fold_claims",
+    "fold_statuses",
     "fold_org_edges",
     "fold_org_people",
 )

@@ -25,6 +25,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     # How long a read waits for the projector to reach the position it asked for.
     read_wait_seconds: float = 2.0
+    # Bounds on the database: a statement, a wait for a pooled connection, a wait for a
+    # lock (the log's, for an append). Past any of them a request gets a 503.
+    statement_timeout_seconds: float = 10.0
+    acquire_timeout_seconds: float = 5.0
+    lock_timeout_seconds: float = 5.0
     # The live feed (GET /events/stream): open streams per process (503 beyond), the
     # seconds between heartbeats, and how long one write to a client may take before the
     # client is dropped as too slow.
@@ -55,6 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             anonymous_rate_limit_per_minute=None if anonymous is None else int(anonymous),
             cors_origins=tuple(o.strip() for o in origins.split(",")) if origins else (),
             read_wait_seconds=float(get("HIRING_NEWS_READ_WAIT") or 2.0),
+            statement_timeout_seconds=float(get("HIRING_NEWS_STATEMENT_TIMEOUT") or 10.0),
+            acquire_timeout_seconds=float(get("HIRING_NEWS_ACQUIRE_TIMEOUT") or 5.0),
+            lock_timeout_seconds=float(get("HIRING_NEWS_LOCK_TIMEOUT") or 5.0),
             max_streams=int(get("HIRING_NEWS_MAX_STREAMS") or 100),
             stream_heartbeat_seconds=float(get("HIRING_NEWS_STREAM_HEARTBEAT") or 15.0),
             stream_write_timeout_seconds=float(get("HIRING_NEWS_STREAM_WRITE_TIMEOUT") or 10.0),

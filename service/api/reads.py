@@ -14,7 +14,7 @@ from litestar import Request, Response, get
 from litestar.params import PathParameter, QueryParameter
 
 from service import answers, reads
-from service.api.common import json_answer, read_pool, settings
+from service.api.common import json_answer, pool, read_pool, settings
 from service.openapi import ETAG, PROJECTION_LAG, READ_SECURITY, read
 from service.problems import RETRY_AFTER_SECONDS, FieldError, ProblemError
 from service.store import Conn
@@ -67,51 +67,87 @@ class Reading:
 
     stand: reads.Stand
     lagging: bool = False
+    # The position the read asked for, when lagging kept it from it.
+    asked: int | None = None
+
+
+# One read: on a connection, at a position (`exact`: as given, not capped at this
+# database's head), returning the answer (None while behind) and where it stands.
+Attempt = Callable[[Conn, int | None, datetime | None, bool], Awaitable[tuple[T | None, reads.Stand]]]
 
 
 async def waiting(
     request: Request[Any, Any, Any],
     as_of: int | None,
     known_at: datetime | None,
-    attempt: Callable[[Conn, int | None, datetime | None], Awaitable[tuple[T | None, reads.Stand]]],
+    attempt: Attempt[T],
+    *,
+    exact: bool = False,
 ) -> tuple[T, Reading]:
     """Run a read at the position it asks for, waiting for the projector to get there.
 
     Without `as_of` or `known_at` the read asks for the head when it arrives, so it
     reflects every event committed before it (read-your-writes); past the wait
     (HIRING_NEWS_READ_WAIT) it is answered at the projection's position, flagged as
-    lagging. With either, past the wait it is a 503 with Retry-After. A connection is
-    held only while a statement runs, never while waiting.
+    lagging. With either, past the wait it is a 503 with Retry-After. Through a read
+    replica (DATABASE_READ_URL) the position asked is resolved on the primary first, so
+    a replica behind it waits too, and never answers older data under a newer position.
+    A connection is held only while a statement runs, never while waiting.
     """
     settings_ = settings(request)
     watch: ProjectionWatch = request.app.state.watch
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings_.read_wait_seconds
     asked_as_of, asked_known_at = _known_at(as_of, known_at)
+    if not exact and read_pool(request).pool is not pool(request).pool:
+        async with pool(request).acquire() as conn:
+            asked_as_of = await reads.asked(conn, asked_as_of, asked_known_at)
+        asked_known_at, exact = None, True
     while True:
         try:
             async with read_pool(request).acquire() as conn:
-                found, stand = await attempt(conn, asked_as_of, asked_known_at)
+                found, stand = await attempt(conn, asked_as_of, asked_known_at, exact)
         except reads.UnknownId as error:
-            raise ProblemError(404, str(error)) from None
+            raise ProblemError(404, str(error), errors=[]) from error
         if not stand.behind:
             assert found is not None
             return found, Reading(stand)
         # Later attempts ask for exactly this position, wherever the head has gone since.
-        asked_as_of, asked_known_at = stand.asked, None
+        asked_as_of, asked_known_at, exact = stand.asked, None, True
         left = deadline - loop.time()
         if left > 0:
             await watch.moved(left)
             continue
+        not_yet = _not_projected(stand.asked, stand.position)
         if as_of is not None or known_at is not None:
-            raise ProblemError(
-                503,
-                f"position {stand.asked} is not projected yet (the projection is at {stand.position}); "
-                "retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-        lagging, at = await waiting(request, stand.position, None, attempt)
-        return lagging, Reading(at.stand, lagging=True)
+            raise not_yet
+        try:
+            lagging, at = await waiting(request, stand.position, None, attempt, exact=True)
+        except ProblemError as error:
+            unknown = error.__cause__
+            if isinstance(unknown, reads.UnknownId):
+                # An id the log has and the projection has not reached yet is no 404.
+                if await _known(request, unknown, stand.asked):
+                    raise not_yet from None
+                raise ProblemError(
+                    404, str(reads.UnknownId(unknown.kind, unknown.ident, stand.asked))
+                ) from None
+            raise
+        return lagging, Reading(at.stand, lagging=True, asked=stand.asked)
+
+
+async def _known(request: Request[Any, Any, Any], unknown: reads.UnknownId, as_of: int) -> bool:
+    """Whether the log (on the primary: a replica may lag) had the id by a position."""
+    async with pool(request).acquire() as conn:
+        return await reads.known(conn, unknown.kind, unknown.ident, as_of)
+
+
+def _not_projected(asked: int, position: int) -> ProblemError:
+    return ProblemError(
+        503,
+        f"position {asked} is not projected yet (the projection is at {position}); retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _standing(
@@ -121,9 +157,9 @@ async def _standing(
     about: tuple[str, str] | None = None,
 ) -> Reading:
     async def attempt(
-        conn: Conn, as_of: int | None, known_at: datetime | None
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
     ) -> tuple[reads.Stand, reads.Stand]:
-        stand = await reads.stand(conn, as_of, known_at, about)
+        stand = await reads.stand(conn, as_of, known_at, about, exact=exact)
         return stand, stand
 
     return (await waiting(request, as_of, known_at, attempt))[1]
@@ -148,6 +184,9 @@ async def reading(
         try:
             yield conn, at
         except reads.UnknownId as error:
+            if at.asked is not None and await _known(request, error, at.asked):
+                # The log has it; the projection, behind it, has not reached it yet.
+                raise _not_projected(at.asked, at.stand.position) from None
             raise ProblemError(404, str(error)) from None
 
 
@@ -246,10 +285,17 @@ async def get_roster(
     day = on or _today()
 
     async def attempt(
-        conn: Conn, as_of: int | None, known_at: datetime | None
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
     ) -> tuple[answers.Roster | None, reads.Stand]:
         return await reads.roster(
-            conn, org_id, day, as_of, known_at, include_suborgs=include == "suborgs", min_status=min_status
+            conn,
+            org_id,
+            day,
+            as_of,
+            known_at,
+            include_suborgs=include == "suborgs",
+            min_status=min_status,
+            exact=exact,
         )
 
     roster, at = await waiting(request, as_of, known_at, attempt)
@@ -313,9 +359,9 @@ async def get_timeline(
     request: Request[Any, Any, Any], person_id: PersonId, known_at: KnownAt = None, as_of: AsOf = None
 ) -> Response[bytes]:
     async def attempt(
-        conn: Conn, as_of: int | None, known_at: datetime | None
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
     ) -> tuple[answers.Timeline | None, reads.Stand]:
-        return await reads.timeline(conn, person_id, as_of, known_at)
+        return await reads.timeline(conn, person_id, as_of, known_at, exact=exact)
 
     found, at = await waiting(request, as_of, known_at, attempt)
     return answer(request, found, at)

@@ -102,6 +102,7 @@ from service.fold.rows import (
     version_on,
 )
 from service.fold.state import Applied, NotLoaded, OrgFile, PersonFile, State
+from service.fold.state import Changes as FoldChanges
 
 
 def fold(records: Iterable[Recorded]) -> State:
@@ -117,6 +118,7 @@ __all__ = [
     "SOURCES",
     "Applied",
     "Claim",
+    "FoldChanges",
     "MembershipRow",
     "MoveRow",
     "NotLoaded",

@@ -8,6 +8,7 @@ returns one row per role segment of each stint. Each `Career` method is one rule
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -194,6 +195,8 @@ class Career:
         self.state = state
         self.person_id = person_id
         self.stints = [group.stint(i) for i, group in enumerate(groups)]
+        self._above: frozenset[str] = frozenset()
+        self._above_for = -1
 
     def _new(self, org_id: str, origin: Claim, role: str, title: str | None) -> None:
         self.stints.append(
@@ -230,16 +233,28 @@ class Career:
         """Rule 2: a left ends the chosen stint, and the stints in the org's sub-orgs."""
         for stint in self.chosen(data.org_id, claim.on):
             stint.lefts.append(claim)
+        # Cheap and usually false: could the left's org ever be above any stint's org?
+        if data.org_id not in self._above_any():
+            return
         day = claim.at
         for stint in self.stints:
             if (
                 stint.org_id != data.org_id
-                # Cheap and usually false: could the left's org ever be above this one?
                 and data.org_id in self.state.ever_above(stint.org_id)
                 and stint.begins < day < stint.ends()
                 and data.org_id in ancestors(self.state, stint.org_id, day)
             ):
                 stint.forced = claim
+
+    def _above_any(self) -> frozenset[str]:
+        """Every org ever claimed above the orgs of this career's stints (kept while no
+        stint is added: an appointment or a merge may add one)."""
+        if self._above_for != len(self.stints):
+            found: set[str] = set()
+            for org_id in {s.org_id for s in self.stints}:
+                found |= self.state.ever_above(org_id)
+            self._above, self._above_for = frozenset(found), len(self.stints)
+        return self._above
 
     def role_changed(self, claim: Claim, data: ev.MemberRoleChangedData) -> None:
         """Rule 3: a new role segment of the chosen stint."""
@@ -337,18 +352,44 @@ def memberships(state: State, person_id: str) -> list[MembershipRow]:
                     first[d.into_id] = min(claim.at, first.get(d.into_id, FOREVER))
                 case ev.OrgDissolved():
                     steps.append(claim)
-    # Others' lead-making claims only end a lead role held on their day, and a lead role
-    # comes only from the person's own lead-making claims (a merge carries no lead over):
-    # they matter only in orgs the person may lead, and only once they may be there.
-    # Skipping the rest keeps a career's cost proportional to the career, not to the
-    # history of the orgs it went through.
-    for org_id in {org_of(c.event) for c in claims if lead_making(c.event)}:
-        org = state.org(org_id)
-        if org is not None:
-            steps.extend(c for c in org.leads if c.live and c.at >= first[org_id] and c.position not in own)
+    steps.extend(_leads_taken(state, career, claims, own))
     for step in sorted(steps, key=lambda c: (c.at, c.position)):
         career.apply(step)
     return career.rows()
+
+
+def _leads_taken(state: State, career: Career, claims: list[Claim], own: set[int]) -> list[Claim]:
+    """Others' lead-making claims that may end this person's lead (rule 4), and no more.
+
+    A lead role comes only from the person's own lead-making claims (a merge carries no
+    lead over), each in effect from its own order (point, position); another's claim ends
+    it only when it comes after it, and once ended it stays ended until the person's next
+    own lead claim. So of the others' claims in an org, only the first after each of the
+    person's own lead claims there can change anything. Skipping the rest keeps a
+    career's cost proportional to the career, not to the history of the orgs it went
+    through.
+    """
+    starts: dict[str, list[tuple[date, int]]] = {}
+    for stint in career.stints:
+        if stint.segments[0][1] == "lead":  # a join as lead, or an appointment's own stint
+            starts.setdefault(stint.org_id, []).append(stint.segments[0][3])
+    for c in claims:
+        if c.live and lead_making(c.event) and not isinstance(c.event, ev.MemberJoined):
+            starts.setdefault(org_of(c.event), []).append((c.at, c.position))
+    taken: dict[int, Claim] = {}
+    for org_id, mine in starts.items():
+        org = state.org(org_id)
+        if org is None:
+            continue
+        for start in mine:
+            i = bisect.bisect_right(org.lead_orders, start)
+            while i < len(org.leads_in_order):
+                other = org.leads_in_order[i]
+                if other.live and other.position not in own:
+                    taken[other.position] = other
+                    break
+                i += 1
+    return list(taken.values())
 
 
 def ancestors(state: State, org_id: str, day: date) -> set[str]:

@@ -33,8 +33,17 @@ class Recorded:
     event: ev.Event
 
 
+class Kept(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """What the projector stores of a claim, once: what it said. Its position is stored
+    beside it; its status, where it changed later (rule 8), apart."""
+
+    event_id: uuid.UUID
+    fact_key: str
+    event: ev.Event
+
+
 class StoredClaim(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """A claim as the projector keeps it between batches: the event and its status now."""
+    """A claim as the projector loads it: what it said, and its status now."""
 
     position: int
     event_id: uuid.UUID
@@ -74,10 +83,8 @@ class Claim:
         status: ClaimStatus = kept.status  # type: ignore[assignment]
         return cls(kept.position, kept.event_id, kept.fact_key, kept.event, status, kept.status_position)
 
-    def kept(self) -> StoredClaim:
-        return StoredClaim(
-            self.position, self.event_id, self.fact_key, self.status, self.status_position, self.event
-        )
+    def kept(self) -> Kept:
+        return Kept(self.event_id, self.fact_key, self.event)
 
     @property
     def live(self) -> bool:

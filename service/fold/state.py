@@ -17,9 +17,11 @@ What is kept per id is what re-deriving its rows needs, and nothing else:
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Final
 
 import msgspec
@@ -27,7 +29,6 @@ import msgspec
 from service import events as ev
 from service.fold import careers, orgs
 from service.fold.claims import (
-    MEMBER_CLAIMS,
     ORG_CLAIMS,
     STATUS_EVENTS,
     Claim,
@@ -76,6 +77,16 @@ class Org:
     leads: list[Claim] = field(default_factory=list)
     ups: set[str] = field(default_factory=set)
     merged_in: set[str] = field(default_factory=set)
+    # The lead-making claims in valid-time order (point, position), with those orders
+    # apart for bisecting: a career looks up the first after a day, not the whole list.
+    lead_orders: list[tuple[date, int]] = field(default_factory=list)
+    leads_in_order: list[Claim] = field(default_factory=list)
+
+    def add_lead(self, claim: Claim) -> None:
+        self.leads.append(claim)
+        i = bisect.bisect_right(self.lead_orders, (claim.at, claim.position))
+        self.lead_orders.insert(i, (claim.at, claim.position))
+        self.leads_in_order.insert(i, claim)
 
     def add(self, claim: Claim) -> None:
         self.claims.append(claim)
@@ -90,16 +101,40 @@ class Org:
 
 
 class PersonFile(msgspec.Struct, array_like=True, gc=False):
+    """A person as the projector loads them: their name, aliases and claims."""
+
     name: str | None
     aliases: list[str]
     claims: list[StoredClaim]
 
 
 class OrgFile(msgspec.Struct, array_like=True, gc=False):
+    """An org as the projector loads it: its name, the org claims about it, the
+    lead-making claims in it, and the orgs claimed merged into it."""
+
     name: str | None
     claims: list[StoredClaim]
     leads: list[StoredClaim]
     merged_in: list[str]
+
+
+# Who holds a kept claim: its person, its org (org claims), and, for a lead-making claim,
+# its org too (rule 4: it ends others' leads there).
+PERSON: Final = "person"
+ORG: Final = "org"
+LEAD: Final = "lead"
+
+
+@dataclass(slots=True)
+class Changes:
+    """What the State took in since the projector last saved it: the projector stores
+    the new claims once each (they never change), the statuses that changed, and the
+    names, aliases and merges of the people and orgs listed."""
+
+    claims: list[tuple[str, str, Claim]] = field(default_factory=list)  # (holder, id, claim)
+    statuses: dict[int, tuple[str, int]] = field(default_factory=dict)  # position -> (status, since)
+    people: set[str] = field(default_factory=set)
+    orgs: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +169,8 @@ class State:
         self._claims: dict[uuid.UUID, Claim] = {}
         # Events known not to be claims the fold keeps (names, pay, claims on claims).
         self._inert: set[uuid.UUID] = set()
-        # Ids whose kept claims, names or statuses changed: the projector saves them.
-        self.changed_people: set[str] = set()
-        self.changed_orgs: set[str] = set()
+        # What the projector will save.
+        self.changes = Changes()
         # Derived, dropped when what they derive from changes.
         self._org_rows: dict[str, list[OrgRow]] = {}
         self._above: dict[str, frozenset[str]] = {}
@@ -214,19 +248,10 @@ class State:
                 return _NOTHING
             raise NotLoaded(events=[target_id])
         target.status, target.status_position = _STATUS_OF[type(event)], position
-        self._touched(target)
-        return Applied(target, False, frozenset(), frozenset())
-
-    def _touched(self, claim: Claim) -> None:
-        """Mark what holds a claim as changed, and drop what was derived from it."""
-        event = claim.event
-        if isinstance(event, MEMBER_CLAIMS):
-            self.changed_people.add(event.data.person_id)
-            if lead_making(event):
-                self.changed_orgs.add(event.data.org_id)
-        elif isinstance(event, ORG_CLAIMS):
-            self.changed_orgs.add(event.data.org_id)
+        self.changes.statuses[target.position] = (target.status, position)
+        if isinstance(target.event, ORG_CLAIMS):
             self._org_rows.clear()
+        return Applied(target, False, frozenset(), frozenset())
 
     def _register(self, claim: Claim) -> Applied:
         """Index a new claim (rules 9 and 11 for names); say which ids' names changed."""
@@ -248,8 +273,8 @@ class State:
             if org.name is None and ref.name is not None:
                 org.name = ref.name
                 named_orgs.add(ref.id)
-        self.changed_people |= named_people
-        self.changed_orgs |= named_orgs
+        self.changes.people |= named_people
+        self.changes.orgs |= named_orgs
         if named_orgs:
             self._org_rows.clear()
         match event:
@@ -258,13 +283,13 @@ class State:
             case ev.PersonAliasAdded(data=d):
                 self._alias(d.person_id, [d.alias], named_people)
             case ev.MemberJoined() | ev.MemberLeft() | ev.MemberRoleChanged() | ev.LeadAppointed():
-                self._keep(claim)
+                self._keep(claim, PERSON, event.data.person_id)
                 self._people[event.data.person_id].add(claim)  # type: ignore[union-attr]
                 if lead_making(event):
-                    self._orgs[event.data.org_id].leads.append(claim)  # type: ignore[union-attr]
-                self._touched(claim)
+                    self._keep(claim, LEAD, event.data.org_id)
+                    self._orgs[event.data.org_id].add_lead(claim)  # type: ignore[union-attr]
             case ev.OrgAdded() | ev.OrgRenamed() | ev.OrgMoved() | ev.OrgMerged() | ev.OrgDissolved():
-                self._keep(claim)
+                self._keep(claim, ORG, event.data.org_id)
                 org = self._orgs[event.data.org_id]
                 assert org is not None
                 before = set(org.ups)
@@ -273,16 +298,17 @@ class State:
                     into = self._orgs[event.data.into_id]
                     assert into is not None
                     into.merged_in.add(event.data.org_id)
-                    self.changed_orgs.add(event.data.into_id)
+                    self.changes.orgs.add(event.data.into_id)
                 if org.ups != before:
                     self._above.clear()
-                self._touched(claim)
+                self._org_rows.clear()
             case _:
                 self._inert.add(claim.event_id)
         return Applied(claim, True, frozenset(named_people), frozenset(named_orgs))
 
-    def _keep(self, claim: Claim) -> None:
+    def _keep(self, claim: Claim, holder: str, ident: str) -> None:
         self._claims[claim.event_id] = claim
+        self.changes.claims.append((holder, ident, claim))
 
     def _alias(self, person_id: str, aliases: list[str], named: set[str]) -> None:
         person = self._people[person_id]
@@ -292,7 +318,7 @@ class State:
         if new:
             known.extend(new)
             named.add(person_id)
-            self.changed_people.add(person_id)
+            self.changes.people.add(person_id)
 
     # ---- loading and saving (the projector's partial State) ----
 
@@ -316,7 +342,8 @@ class State:
         org = self._orgs[org_id] = Org(file.name, merged_in=set(file.merged_in))
         for kept in file.claims:
             org.add(self._claim(kept))
-        org.leads = [self._claim(kept) for kept in file.leads]
+        for kept in file.leads:
+            org.add_lead(self._claim(kept))
         # Nothing derived needs dropping: a partial State raises NotLoaded instead of
         # deriving from an org it does not hold, so no derived value rests on its absence.
 
@@ -332,25 +359,22 @@ class State:
             claim = self._claims[kept.event_id] = Claim.stored(kept)
         return claim
 
-    def person_file(self, person_id: str) -> PersonFile | None:
-        person = self._people.get(person_id)
-        if person is None:
-            return None
-        return PersonFile(person.name, list(person.aliases), [c.kept() for c in person.claims])
+    def person_header(self, person_id: str) -> tuple[str | None, list[str]]:
+        """What the projector saves of a person besides their claims: name and aliases."""
+        person = self._people[person_id]
+        assert person is not None
+        return person.name, list(person.aliases)
 
-    def org_file(self, org_id: str) -> OrgFile | None:
-        org = self._orgs.get(org_id)
-        if org is None:
-            return None
-        return OrgFile(
-            org.name, [c.kept() for c in org.claims], [c.kept() for c in org.leads], sorted(org.merged_in)
-        )
+    def org_header(self, org_id: str) -> tuple[str | None, list[str]]:
+        """What the projector saves of an org besides its claims: name, and what merged into it."""
+        org = self._orgs[org_id]
+        assert org is not None
+        return org.name, sorted(org.merged_in)
 
-    def take_changed(self) -> tuple[set[str], set[str]]:
-        """The ids whose files changed since the last call, for the projector to save."""
-        people, orgs_ = self.changed_people, self.changed_orgs
-        self.changed_people, self.changed_orgs = set(), set()
-        return people, orgs_
+    def take_changes(self) -> Changes:
+        """What changed since the last call, for the projector to save."""
+        changes, self.changes = self.changes, Changes()
+        return changes
 
     # ---- rows ----
 

@@ -33,21 +33,32 @@ SELECT (SELECT coalesce(max(position), 0) FROM events) AS head,
        (SELECT position FROM projection_checkpoint) AS projected
 
 -- load_people --
--- Each person's file, and the keys of the rows of theirs that hold now (the open ones):
--- what the next rows are compared with. One round trip for a whole batch's people.
-SELECT i.id, f.file,
+-- Each person's names, claims (in position order, with the status each holds now) and
+-- the keys of the rows of theirs that hold now (the open ones): what the next rows are
+-- compared with. One round trip for a whole batch's people; no row for an id the fold
+-- has never seen.
+SELECT i.id, p.name, p.aliases::text AS aliases, k.positions, k.claims, k.statuses, k.since,
        ARRAY(SELECT row_key FROM membership_rows
              WHERE person_id = i.id AND upper_inf(positions)) AS memberships,
        ARRAY(SELECT row_key FROM move_rows WHERE person_id = i.id AND upper_inf(positions)) AS moves,
        ARRAY(SELECT row_key FROM person_rows WHERE person_id = i.id AND upper_inf(positions)) AS names
 FROM unnest($1::text[]) AS i(id)
-LEFT JOIN fold_people AS f ON f.person_id = i.id
+JOIN fold_people AS p ON p.person_id = i.id
+CROSS JOIN LATERAL (
+    SELECT array_agg(c.position ORDER BY c.position) AS positions,
+           array_agg(c.claim ORDER BY c.position) AS claims,
+           array_agg(s.status ORDER BY c.position) AS statuses,
+           array_agg(s.since ORDER BY c.position) AS since
+    FROM fold_claims AS c LEFT JOIN fold_statuses AS s ON s.position = c.position
+    WHERE c.holder = 'person' AND c.id = i.id
+) AS k
 
 -- load_orgs --
 -- The orgs asked for, with every org a career or an org version may consult through
 -- them: upwards (parents and what they merged into, for sub-org cascades and heirs) and
 -- down through merges (stints carried over). A recursive term may name the CTE once,
--- hence one join with both directions.
+-- hence one join with both directions. Each with its names, the orgs merged into it, its
+-- claims (`org`) and the lead-making claims in it (`lead`), and its open version keys.
 WITH RECURSIVE wanted(org_id) AS (
     SELECT unnest($1::text[])
     UNION
@@ -55,10 +66,19 @@ WITH RECURSIVE wanted(org_id) AS (
     FROM fold_org_edges AS e
     JOIN wanted AS w ON e.lower = w.org_id OR (e.merge AND e.upper = w.org_id)
 )
-SELECT w.org_id AS id, f.file,
+SELECT w.org_id AS id, o.name, o.merged_in::text AS merged_in, k.holders, k.positions, k.claims, k.statuses, k.since,
        ARRAY(SELECT row_key FROM org_rows WHERE org_id = w.org_id AND upper_inf(positions)) AS versions
 FROM wanted AS w
-LEFT JOIN fold_orgs AS f ON f.org_id = w.org_id
+JOIN fold_orgs AS o ON o.org_id = w.org_id
+CROSS JOIN LATERAL (
+    SELECT array_agg(c.holder ORDER BY c.position) AS holders,
+           array_agg(c.position ORDER BY c.position) AS positions,
+           array_agg(c.claim ORDER BY c.position) AS claims,
+           array_agg(s.status ORDER BY c.position) AS statuses,
+           array_agg(s.since ORDER BY c.position) AS since
+    FROM fold_claims AS c LEFT JOIN fold_statuses AS s ON s.position = c.position
+    WHERE c.holder IN ('org', 'lead') AND c.id = w.org_id
+) AS k
 
 -- claim_targets --
 -- What the events that claim.* events name are about, to load their holders.
@@ -66,21 +86,24 @@ SELECT event_id, type, data->>'person_id' AS person_id, data->>'org_id' AS org_i
 FROM events WHERE event_id = ANY($1::uuid[])
 
 -- save_people --
-INSERT INTO fold_people (person_id, file)
-SELECT * FROM unnest($1::text[], $2::bytea[])
-ON CONFLICT (person_id) DO UPDATE SET file = EXCLUDED.file
+INSERT INTO fold_people (person_id, name, aliases)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(id, name, aliases)
+ON CONFLICT (person_id) DO UPDATE SET name = EXCLUDED.name, aliases = EXCLUDED.aliases
 
 -- save_orgs --
-INSERT INTO fold_orgs (org_id, file)
-SELECT * FROM unnest($1::text[], $2::bytea[])
-ON CONFLICT (org_id) DO UPDATE SET file = EXCLUDED.file
+INSERT INTO fold_orgs (org_id, name, merged_in)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS u(id, name, merged_in)
+ON CONFLICT (org_id) DO UPDATE SET name = EXCLUDED.name, merged_in = EXCLUDED.merged_in
+
+-- save_statuses --
+INSERT INTO fold_statuses (position, status, since)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
+ON CONFLICT (position) DO UPDATE SET status = EXCLUDED.status, since = EXCLUDED.since
 
 -- add_org_people --
-INSERT INTO fold_org_people AS p (org_id, person_id, lead, leaver)
-SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::boolean[])
-ON CONFLICT (org_id, person_id) DO UPDATE
-    SET lead = p.lead OR EXCLUDED.lead, leaver = p.leaver OR EXCLUDED.leaver
-    WHERE NOT (p.lead >= EXCLUDED.lead AND p.leaver >= EXCLUDED.leaver)
+INSERT INTO fold_org_people AS p (org_id, person_id, leaver)
+SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
+ON CONFLICT (org_id, person_id) DO UPDATE SET leaver = true WHERE EXCLUDED.leaver AND NOT p.leaver
 
 -- add_org_edges --
 INSERT INTO fold_org_edges (upper, lower, merge)
@@ -88,22 +111,16 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[])
 ON CONFLICT DO NOTHING
 
 -- reach_holders --
--- Rule 4: who a new lead-making claim in org $1 on day $2 may take the lead role from:
--- people with a lead-making claim there whose rows, as the projection holds them, lead it
--- that day (a lead segment from its own day, the first from the stint's start), or any
--- of them for a change of status ($3 false). People whose rows this batch derived again
--- ($4) are returned whatever their stored rows say: the projector checks them against
--- the rows it holds in memory.
-SELECT p.person_id, p.person_id = ANY($4::text[]) AS unsure
-FROM fold_org_people AS p
-WHERE p.org_id = $1 AND p.lead
-  AND (NOT $3 OR p.person_id = ANY($4::text[]) OR EXISTS (
-      SELECT 1 FROM membership_rows AS m
-      WHERE m.person_id = p.person_id AND m.org_id = $1 AND upper_inf(m.positions)
-        AND m.role = 'lead'
-        AND coalesce(m.seg_from, m.start_earliest, m.start_latest, '-infinity') <= $2
-        AND (m.seg_until IS NULL OR $2 < m.seg_until)
-        AND (NOT m.ended OR coalesce(m.end_earliest, m.end_latest, '-infinity') > $2)))
+-- Rule 4: which of the people $3 (who made lead-making claims in org $1) hold its lead on
+-- day $2 by their rows as the projection holds them: a lead row open then, a segment
+-- counting from its own day, the first one from the stint's start.
+SELECT DISTINCT m.person_id
+FROM membership_rows AS m
+WHERE m.person_id = ANY($3::text[]) AND m.org_id = $1 AND upper_inf(m.positions)
+  AND m.role = 'lead'
+  AND coalesce(m.seg_from, m.start_earliest, m.start_latest, '-infinity') <= $2
+  AND (m.seg_until IS NULL OR $2 < m.seg_until)
+  AND (NOT m.ended OR coalesce(m.end_earliest, m.end_latest, '-infinity') > $2)
 
 -- reach_structure --
 -- Who an org event on $1 may reach through the structure, walked whatever the claims'

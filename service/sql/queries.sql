@@ -1,13 +1,16 @@
--- lock_log --
+-- begin_append --
 -- One transaction-scoped advisory lock serialises every append: positions are taken
 -- and committed in one order, so a reader paging with `after` never sees position
--- N+1 before N has committed. Released by COMMIT or ROLLBACK, never leaked.
-SELECT pg_advisory_xact_lock(7201940021)
+-- N+1 before N has committed. Released by COMMIT or ROLLBACK, never leaked. The
+-- transaction begins with it in one round trip (a query without parameters may hold two
+-- statements): appends are serialised, so each round trip under the lock is one that
+-- every writer waits for.
+BEGIN; SELECT pg_advisory_xact_lock(7201940021)
 
 -- group_lookups --
 -- Everything an append is checked against, in one round trip, by one statement after
--- lock_log (a statement reads what was committed when it started: taken with the lock,
--- it could miss the append that held the lock before). One row shape, told apart by
+-- begin_append (a statement reads what was committed when it started: taken with the
+-- lock, it could miss the append that held the lock before). One row shape, told apart by
 -- `what`:
 -- 'head': the last position, and the time to record at: recorded_at never goes
 --         backwards, even if the clock does, so "known at K" and "as of P" agree;

@@ -4,14 +4,19 @@
 -- (the position asked, the one it can be answered at, the head) is read_stand(), and a
 -- roster's orgs roster_orgs() (migrations/0006_read_functions.sql).
 
+-- asked --
+-- The position a read asks for, as the primary has it (`read_stand`'s first column): what
+-- a read through a replica then waits for the replica to reach.
+SELECT asked FROM read_stand($1, $2, false)
+
 -- stand --
 -- Where a read stands, and whether the log had mentioned the id $1 of kind $4 by the
--- position it is answered at ($1 NULL: no id to check). $2 as_of, $3 known_at.
+-- position it is answered at ($1 NULL: no id to check). $2 as_of, $3 known_at, $5 exact.
 SELECT s.asked, s.answered AS position, s.head,
        $1::text IS NULL OR EXISTS (
            SELECT 1 FROM entities WHERE kind = $4 AND id = $1 AND first_position <= s.answered
        ) AS known
-FROM read_stand($2, $3) AS s
+FROM read_stand($2, $3, $5) AS s
 
 -- entities_known --
 -- Which of the ids $2 the log had mentioned by position $3: a primary-key probe each
@@ -26,8 +31,9 @@ CROSS JOIN LATERAL (
 -- A whole roster in one round trip: where the read stands, whether the log had
 -- mentioned the org by then (for the 404), the orgs it covers on D (the org, or its
 -- subtree with $5), their membership rows on D as of P and each member's name as of P,
--- as JSON for one decode each. $1 org, $2 as_of, $3 known_at, $4 the day, $5 suborgs.
-WITH stand AS (SELECT * FROM read_stand($2, $3)),
+-- as JSON for one decode each. $1 org, $2 as_of, $3 known_at, $4 the day, $5 suborgs,
+-- $6 exact.
+WITH stand AS (SELECT * FROM read_stand($2, $3, $6)),
 orgs AS (SELECT o.* FROM stand, roster_orgs($1, $4, stand.answered, $5) AS o),
 members AS (
     -- One GiST probe per org. OFFSET 0 keeps the subquery apart, so that the org is a
@@ -60,10 +66,10 @@ FROM stand
 -- timeline --
 -- A career in one round trip: where the read stands, whether the log had mentioned the
 -- person by then (for the 404), their name and every membership row of theirs as of P,
--- as JSON for one decode. $1 person, $2 as_of, $3 known_at. A career has few rows:
--- OFFSET 0 keeps the range condition out of the person_id B-tree scan, which the
+-- as JSON for one decode. $1 person, $2 as_of, $3 known_at, $4 exact. A career has few
+-- rows: OFFSET 0 keeps the range condition out of the person_id B-tree scan, which the
 -- planner, not knowing P, might leave for the GiST index on positions.
-WITH stand AS (SELECT * FROM read_stand($2, $3))
+WITH stand AS (SELECT * FROM read_stand($2, $3, $4))
 SELECT stand.asked, stand.answered AS position, stand.head,
        EXISTS (
            SELECT 1 FROM entities WHERE kind = 'person' AND id = $1 AND first_position <= stand.answered

@@ -134,8 +134,10 @@ async def home(
     """Every org (as on `on`) and every person, or those whose name, alias or id holds `q`."""
     day = on or _today()
 
-    async def attempt(conn: Conn, as_of: int | None, known_at: datetime | None) -> tuple[Any, reads.Stand]:
-        stand = await reads.stand(conn, as_of, known_at)
+    async def attempt(
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
+    ) -> tuple[Any, reads.Stand]:
+        stand = await reads.stand(conn, as_of, known_at, exact=exact)
         if stand.behind:
             return None, stand
         return (await reads.orgs(conn, day, stand.position), await reads.people(conn, stand.position)), stand
@@ -177,10 +179,10 @@ async def org_page(
 
     # The roster exactly as GET /orgs/{id}/roster answers it; it fixes the position.
     async def attempt(
-        conn: Conn, as_of: int | None, known_at: datetime | None
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
     ) -> tuple[answers.Roster | None, reads.Stand]:
         return await reads.roster(
-            conn, org_id, day, as_of, known_at, include_suborgs=suborgs, min_status=min_status
+            conn, org_id, day, as_of, known_at, include_suborgs=suborgs, min_status=min_status, exact=exact
         )
 
     roster, at = await waiting(request, as_of, known_at, attempt)
@@ -252,8 +254,10 @@ async def tree_page(
 ) -> Template:
     day = on or _today()
 
-    async def attempt(conn: Conn, as_of: int | None, known_at: datetime | None) -> tuple[Any, reads.Stand]:
-        stand = await reads.stand(conn, as_of, known_at, ("org", org_id))
+    async def attempt(
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
+    ) -> tuple[Any, reads.Stand]:
+        stand = await reads.stand(conn, as_of, known_at, ("org", org_id), exact=exact)
         if stand.behind:
             return None, stand
         return await reads.tree(conn, org_id, day, stand.position), stand
@@ -285,9 +289,9 @@ async def person_page(
 
     # The career exactly as GET /people/{id}/timeline answers it.
     async def attempt(
-        conn: Conn, as_of: int | None, known_at: datetime | None
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
     ) -> tuple[answers.Timeline | None, reads.Stand]:
-        return await reads.timeline(conn, person_id, as_of, known_at)
+        return await reads.timeline(conn, person_id, as_of, known_at, exact=exact)
 
     timeline, at = await waiting(request, as_of, known_at, attempt)
     position = at.stand.position
@@ -327,8 +331,10 @@ async def flows_page(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Template:
-    async def attempt(conn: Conn, as_of: int | None, known_at: datetime | None) -> tuple[Any, reads.Stand]:
-        stand = await reads.stand(conn, as_of, known_at)
+    async def attempt(
+        conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
+    ) -> tuple[Any, reads.Stand]:
+        stand = await reads.stand(conn, as_of, known_at, exact=exact)
         if stand.behind:
             return None, stand
         found = None

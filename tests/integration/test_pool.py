@@ -16,9 +16,7 @@ async def test_a_connection_released_mid_transaction_comes_back_clean(pg_dsn: st
     try:
         # A handler cut short inside an append: the transaction and its lock are open.
         async with pool.acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            await conn.execute(Q["lock_log"])
+            await conn.execute(Q["begin_append"])
             assert not await other.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LOCK)
         async with pool.acquire() as conn:  # the same one: the pool holds one
             assert not conn.is_in_transaction()

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from service import answers
 from service import events as ev
-from service.fold import NotLoaded, OrgFile, PersonFile, Row, State, fold, row_key
+from service.fold import NotLoaded, OrgFile, PersonFile, Row, State, StoredClaim, fold, row_key
+from service.fold.claims import Kept
 from tests import reference
 from tests.histories import DAYS, ORGS, PEOPLE, commuting_histories, histories, lead_histories
 from tests.reference import as_recorded, cited, event_id_at
@@ -54,17 +55,28 @@ def snapshot(state: State, people: list[str] | None = None, orgs: list[str] | No
 
 
 class Files:
-    """What the projector keeps in PostgreSQL between batches, kept in a dict."""
+    """What the projector keeps in PostgreSQL between batches, kept in dicts: each claim
+    once under each holder, the statuses changed later, and the names."""
 
     def __init__(self) -> None:
-        self.people: dict[str, bytes] = {}
-        self.orgs: dict[str, bytes] = {}
-        self.claims: dict[Any, tuple[str, str | None, str | None]] = {}  # event id -> (type, person, org)
+        self.claims: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
+        self.statuses: dict[int, tuple[str, int]] = {}
+        self.people: dict[str, tuple[str | None, list[str]]] = {}
+        self.orgs: dict[str, tuple[str | None, list[str]]] = {}
+        self.owners: dict[Any, tuple[str, str | None, str | None]] = {}  # event id -> (kind, person, org)
+
+    def held(self, holder: str, ident: str) -> list[StoredClaim]:
+        out = []
+        for position, packed in self.claims.get((holder, ident), []):
+            kept = msgspec.msgpack.decode(packed, type=Kept)
+            status, since = self.statuses.get(position, (kept.event.status, position))
+            out.append(StoredClaim(position, kept.event_id, kept.fact_key, status, since, kept.event))
+        return out
 
     def load(self, state: State, missing: NotLoaded) -> None:
         people, orgs = set(missing.people), set(missing.orgs)
         for event_id in missing.events:
-            found = self.claims.get(event_id)
+            found = self.owners.get(event_id)
             if found is None or found[0] not in {"person", "org"}:
                 state.mark_inert([event_id])
             elif found[0] == "person":
@@ -74,18 +86,27 @@ class Files:
             else:
                 orgs.add(str(found[2]))
         for p in people:
-            file = self.people.get(p)
-            state.load_person(p, None if file is None else msgspec.msgpack.decode(file, type=PersonFile))
+            header = self.people.get(p)
+            file = None if header is None else PersonFile(header[0], header[1], self.held("person", p))
+            state.load_person(p, file)
         for o in orgs:
-            file = self.orgs.get(o)
-            state.load_org(o, None if file is None else msgspec.msgpack.decode(file, type=OrgFile))
+            org = self.orgs.get(o)
+            org_file = (
+                None if org is None else OrgFile(org[0], self.held("org", o), self.held("lead", o), org[1])
+            )
+            state.load_org(o, org_file)
 
     def save(self, state: State) -> None:
-        people, orgs = state.take_changed()
-        for p in people:
-            self.people[p] = msgspec.msgpack.encode(state.person_file(p))
-        for o in orgs:
-            self.orgs[o] = msgspec.msgpack.encode(state.org_file(o))
+        changes = state.take_changes()
+        for holder, ident, claim in changes.claims:
+            self.claims.setdefault((holder, ident), []).append(
+                (claim.position, msgspec.msgpack.encode(claim.kept()))
+            )
+        self.statuses.update(changes.statuses)
+        for p in changes.people:
+            self.people[p] = state.person_header(p)
+        for o in changes.orgs:
+            self.orgs[o] = state.org_header(o)
 
 
 def patiently(files: Files, state: State, work: Any) -> Any:
@@ -128,7 +149,7 @@ def test_a_partial_state_derives_what_the_whole_fold_does(events: list[ev.Event]
             patiently(files, state, functools.partial(state.apply, rec))
             index = claim_index(rec.event)
             if index is not None:
-                files.claims[rec.event_id] = index
+                files.owners[rec.event_id] = index
             whole = fold(records[: rec.position])
             expected = snapshot(whole)
             got = patiently(files, state, functools.partial(snapshot, state, whole.people, whole.orgs))

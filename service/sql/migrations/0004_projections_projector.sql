@@ -24,15 +24,31 @@ CREATE TABLE projection_checkpoint (
 INSERT INTO projection_checkpoint (position) VALUES (0);
 
 -- What re-deriving an id needs, kept by the projector between batches so that no process
--- holds the whole fold: per person and per org, the claims the fold keeps about it with
--- their current status (service.fold.state.PersonFile / OrgFile, msgpack).
+-- holds the whole fold (service/fold/state.py): every claim the fold keeps, stored once
+-- under each id that holds it (a member claim under its person; a lead-making one also
+-- under its org, whose other leads it ends; an org claim under its org), the statuses
+-- that changed after their claims were recorded (rule 8), and each id's names.
 CREATE TABLE fold_people (
-    person_id text  PRIMARY KEY,
-    file      bytea NOT NULL
+    person_id text   PRIMARY KEY,
+    name      text,
+    aliases   jsonb  NOT NULL
 );
 CREATE TABLE fold_orgs (
-    org_id text  PRIMARY KEY,
-    file   bytea NOT NULL
+    org_id    text   PRIMARY KEY,
+    name      text,
+    merged_in jsonb  NOT NULL
+);
+CREATE TABLE fold_claims (
+    holder   text   NOT NULL CHECK (holder IN ('person', 'org', 'lead')),
+    id       text   NOT NULL,
+    position bigint NOT NULL,
+    claim    bytea  NOT NULL,  -- service.fold.claims.Kept, msgpack
+    PRIMARY KEY (holder, id, position)
+);
+CREATE TABLE fold_statuses (
+    position bigint PRIMARY KEY,
+    status   text   NOT NULL,
+    since    bigint NOT NULL
 );
 
 -- The org structure as claimed, whatever the claims' status: `upper` is a parent of, or
@@ -45,15 +61,14 @@ CREATE TABLE fold_org_edges (
 );
 CREATE INDEX fold_org_edges_lower ON fold_org_edges (lower);
 
--- Who has member claims in an org (any status), and whether one of them makes them its
--- lead (rule 4) or has them leave it: the people an org event or a new lead may reach.
+-- Who has member claims in an org (any status), and whether one of them has them leave
+-- it: the people an org event may reach.
 CREATE TABLE fold_org_people (
     org_id    text    NOT NULL,
     person_id text    NOT NULL,
-    lead      boolean NOT NULL,
     leaver    boolean NOT NULL,
     PRIMARY KEY (org_id, person_id)
 );
 
-GRANT SELECT, INSERT, UPDATE ON projection_checkpoint, fold_people, fold_orgs, fold_org_edges,
-    fold_org_people TO hiring_news_app;
+GRANT SELECT, INSERT, UPDATE ON projection_checkpoint, fold_people, fold_orgs, fold_claims,
+    fold_statuses, fold_org_edges, fold_org_people TO hiring_news_app;

@@ -2,15 +2,18 @@
 -- stays SQL that runs as written in psql.
 
 -- Where a read stands: the position asked ($1 as_of capped at the head, or the last
--- position recorded by $2 known_at, or the head), the position it can be answered at
--- (the asked one, or the projection's checkpoint while the projector is behind it), and
--- the head. A read answered below what it asked waits for the projector (service.reads).
-CREATE FUNCTION read_stand(as_of bigint, known_at timestamptz)
+-- position recorded by $2 known_at, or the head; with `exact`, $1 as it is, which the
+-- caller resolved on the primary and a replica may not have reached), the position it
+-- can be answered at (the asked one, or the projection's checkpoint while the projector,
+-- or the replica, is behind it), and the head. A read answered below what it asked waits
+-- (service.api.reads).
+CREATE FUNCTION read_stand(as_of bigint, known_at timestamptz, exact boolean)
 RETURNS TABLE (asked bigint, answered bigint, head bigint)
 LANGUAGE sql STABLE AS $$
     WITH head AS (SELECT coalesce(max(e.position), 0) AS position FROM events AS e),
     wanted AS (
         SELECT CASE
+            WHEN exact THEN as_of
             WHEN known_at IS NOT NULL
                 THEN (SELECT coalesce(max(e.position), 0) FROM events AS e WHERE e.recorded_at <= known_at)
             ELSE least(coalesce(as_of, head.position), head.position)
