@@ -135,7 +135,8 @@ FROM move_rows WHERE positions @> $1::bigint
 WITH orgs AS (
     SELECT $1::text AS org_id
     UNION
-    SELECT o.org_id FROM roster_orgs($1, $3, $2, $4) AS o
+    -- Gated, so the function is not even called without suborgs (a one-time filter).
+    SELECT o.org_id FROM roster_orgs($1, $3, $2, $4) AS o WHERE $4::boolean
 ),
 rows AS (
     SELECT m.*

@@ -238,6 +238,8 @@ async def org_page(
             "stood": _stood(at),
             "replay": replay,
             "here": here,
+            # The query the page's links to people and orgs carry: the same date and position.
+            "qs": link("", on=day, as_of=position),
             "include": include,
             "min_status": min_status,
         },
