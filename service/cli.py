@@ -19,6 +19,8 @@ from service.settings import Settings
 
 log = get_logger("hiring_news.cli")
 
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
 
 @contextlib.contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
@@ -48,7 +50,19 @@ def serve(settings: Settings, host: str, port: int, *, projector: bool = True) -
     with database_url(settings) as dsn:
         app = create_app(settings, dsn, projector=projector)
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="on", server_header=False
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+            # On SIGTERM uvicorn stops accepting connections and lets the requests in
+            # flight finish (an append waits for its group's commit; a read for the
+            # projector at most HIRING_NEWS_READ_WAIT); past this bound it closes them.
+            # Then the lifespan appends what is queued, hands the projector's lock over
+            # and closes the pools.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
         streams = app.state.streams
 

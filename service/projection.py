@@ -5,14 +5,14 @@ to a partial fold State (`service.fold.state`), derives again the rows of the id
 event may have changed (`service.reach`), and compares them with the rows those ids hold
 now: a row that vanished is closed at the event's position, a new row opened there. So
 every row carries the exact positions during which the log said so, however many events
-one batch takes. Then, in one transaction with the checkpoint's move: the rows, the fold's
-files of the ids the batch changed, and the structure's indexes.
+one batch takes. Then, in one transaction with the checkpoint's move: the rows, what the
+fold keeps of the batch's new claims and changed statuses, and the structure's indexes.
 
 Memory stays flat in the log's length: the State holds only the people and orgs the
-batches needed, loaded from their files in PostgreSQL (`fold_people`, `fold_orgs`) with
-the keys of their open rows, and is dropped whenever it holds more claims than a bound,
-or after any failure (the batch's transaction rolled back, it would be ahead of the
-tables).
+batches needed, loaded from PostgreSQL (`fold_people`, `fold_orgs`, `fold_claims`,
+`fold_statuses`) with the keys of their open rows, and is dropped whenever it holds
+more claims than a bound, or after any failure (the batch's transaction rolled back,
+it would be ahead of the tables).
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ class Table:
 
     name: str
     row_type: type[Any]
-    id_column: str
     dated: bool  # has a `valid` range of days
 
     @property
@@ -79,10 +78,10 @@ class Table:
         return ["row_key", *self.fields, *(["valid"] if self.dated else []), "positions"]
 
 
-MEMBERSHIPS: Final = Table("membership_rows", MembershipRow, "person_id", True)
-MOVES: Final = Table("move_rows", MoveRow, "person_id", False)
-NAMES: Final = Table("person_rows", PersonRow, "person_id", False)
-VERSIONS: Final = Table("org_rows", OrgRow, "org_id", True)
+MEMBERSHIPS: Final = Table("membership_rows", MembershipRow, True)
+MOVES: Final = Table("move_rows", MoveRow, False)
+NAMES: Final = Table("person_rows", PersonRow, False)
+VERSIONS: Final = Table("org_rows", OrgRow, True)
 TABLES: Final = (MEMBERSHIPS, MOVES, NAMES, VERSIONS)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from service import dates
 from service import events as ev
 from service.dates import DayRange
@@ -92,10 +94,12 @@ class Stint:
                 held = segment
         return held[3] if held is not None and held[1] == "lead" else None
 
-    def rows(self, person_id: str) -> Iterable[MembershipRow]:
+    def rows(
+        self, person_id: str, cited_before: dict[tuple[tuple[int, str], ...], msgspec.Raw]
+    ) -> Iterable[MembershipRow]:
         end = self.end()
         claims = [*self.claims, *self.lefts, *([self.forced] if self.forced else [])]
-        cited = sources(claims)
+        cited = sources(claims, cited_before)
         segments = _segments(self.segments)
         for i, (since, role, title, _) in enumerate(segments):
             yield MembershipRow(
@@ -319,7 +323,7 @@ class Career:
                 self.dissolved(claim, d)
 
     def rows(self) -> list[MembershipRow]:
-        return [row for stint in self.stints for row in stint.rows(self.person_id)]
+        return [row for stint in self.stints for row in stint.rows(self.person_id, self.state.cited)]
 
 
 def memberships(state: State, person_id: str) -> list[MembershipRow]:
@@ -402,7 +406,9 @@ def ancestors(state: State, org_id: str, day: date) -> set[str]:
     return found
 
 
-def moves(person_id: str, claims: list[Claim]) -> list[MoveRow]:
+def moves(
+    person_id: str, claims: list[Claim], cited: dict[tuple[tuple[int, str], ...], msgspec.Raw]
+) -> list[MoveRow]:
     """Rule 10: one move per (person, from, to), however many claims report it."""
     reports: dict[tuple[str, str], tuple[list[Claim], list[Claim]]] = {}
     for claim in claims:
@@ -416,5 +422,7 @@ def moves(person_id: str, claims: list[Claim]) -> list[MoveRow]:
     rows = []
     for (from_id, to_id), (joins, lefts) in sorted(reports.items()):
         on, value = combined(joins or lefts)
-        rows.append(MoveRow(person_id, from_id, to_id, value, on.earliest, on.latest, sources(joins + lefts)))
+        rows.append(
+            MoveRow(person_id, from_id, to_id, value, on.earliest, on.latest, sources(joins + lefts, cited))
+        )
     return rows

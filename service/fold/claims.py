@@ -132,10 +132,18 @@ def combined(claims: list[Claim]) -> tuple[DayRange, str | None]:
     return dates.combine(c.on for c in claims), sharpest.value
 
 
-def sources(claims: Iterable[Claim]) -> msgspec.Raw:
-    """The sources of a row: each claim once, in position order, as JSON."""
+def sources(claims: Iterable[Claim], cache: dict[tuple[tuple[int, str], ...], msgspec.Raw]) -> msgspec.Raw:
+    """The sources of a row: each claim once, in position order, as JSON.
+
+    A career is derived again at every event of its person, and most of its stints cite
+    the same claims, with the same statuses, as the last time: `cache` keeps their JSON.
+    """
     unique = {c.position: c for c in claims}
-    return sources_json(unique[p].source() for p in sorted(unique))
+    key = tuple((p, unique[p].status) for p in sorted(unique))
+    cited = cache.get(key)
+    if cited is None:
+        cited = cache[key] = sources_json(unique[p].source() for p, _ in key)
+    return cited
 
 
 def lead_making(event: ev.Event) -> bool:

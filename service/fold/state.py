@@ -174,6 +174,8 @@ class State:
         # Derived, dropped when what they derive from changes.
         self._org_rows: dict[str, list[OrgRow]] = {}
         self._above: dict[str, frozenset[str]] = {}
+        # The sources JSON of rows, by the claims (positions and statuses) they cite.
+        self.cited: dict[tuple[tuple[int, str], ...], msgspec.Raw] = {}
 
     # ---- reading ----
 
@@ -389,7 +391,7 @@ class State:
 
     def move_rows(self, person_id: str) -> list[MoveRow]:
         person = self.person(person_id)
-        return [] if person is None else careers.moves(person_id, person.claims)
+        return [] if person is None else careers.moves(person_id, person.claims, self.cited)
 
     def org_rows(self, org_id: str) -> list[OrgRow]:
         cached = self._org_rows.get(org_id)
