@@ -583,6 +583,8 @@ async def bench_scale(b: Bench) -> None:
         stop_server(b, small)
         stop_server(b, small_projector)
         b.results["roster"] = await bench_roster(b, service, dsn, history, head, available, why)
+        if available and "e" in cfg.only:
+            b.results["org_page"] = await bench_org_page(b, service, queries(history, head))
     finally:
         await poster.close()
         stop_server(b, service)
@@ -774,6 +776,52 @@ def report_scale(b: Bench) -> None:
     )
 
 
+# ---- e. the org page beside the JSON roster it is built on (pages, issue #11) ----------------------
+
+PAGE_GOAL = 2.0  # the org page's p50 at most twice the JSON roster's
+
+
+async def bench_org_page(b: Bench, service: Server, q: Queries) -> dict[str, Any]:
+    """GET /ui/orgs/{id} and GET /orgs/{id}/roster for the same orgs, day and position, one
+    client at a time, side by side (ABBA rounds): the page reads the roster, the org, its
+    tree, its history and the replay's labels, and renders them with the picture."""
+    rosters = q.write("page_rosters")
+    pages = RESULTS / "page_orgs.paths"
+    pages.write_text("".join(f"/ui/orgs/{org}?on={q.on.isoformat()}&as_of={q.as_of}\n" for org in q.orgs))
+    for paths in (rosters, pages):
+        await load.get_paths(service.base, paths, connections=1, seconds=1)  # warm-up
+    per_round = b.cfg.seconds / b.cfg.rounds
+    got = await side_by_side(
+        b,
+        {
+            "org-page": latency_runner(service.base, pages, per_round),
+            "json-roster": latency_runner(service.base, rosters, per_round),
+        },
+    )
+    page, roster = got["org-page"], got["json-roster"]
+    result: dict[str, Any] = {"events": q.as_of, "orgs": len(q.orgs), "page": page, "roster": roster}
+    result["ratio"] = page["p50_ms"] / roster["p50_ms"] if roster["p50_ms"] else None
+    b.say(
+        f"   e. org page at {q.as_of} events: p50 {page['p50_ms']:.2f} ms, p99 {page['p99_ms']:.2f} ms "
+        f"(errors {page['errors']}); its JSON roster p50 {roster['p50_ms']:.2f} ms, p99 {roster['p99_ms']:.2f} ms; "
+        f"x{fmt_ratio(result['ratio'])} (goal <= {PAGE_GOAL:.1f})"
+    )
+    return result
+
+
+def org_page_row(results: dict[str, Any]) -> list[str]:
+    e = results.get("org_page")
+    if e is None:
+        return []
+    page, roster = e["page"], e["roster"]
+    return [
+        f"| e. org page GET /ui/orgs/{{id}}?on=&as_of= (1 connection), {e['events']} events "
+        f"| p50 {page['p50_ms']:.2f} ms (p99 {page['p99_ms']:.2f}) | the JSON roster it shows, p50 "
+        f"{roster['p50_ms']:.2f} ms (p99 {roster['p99_ms']:.2f}) | x{fmt_ratio(e['ratio'])} | <= {PAGE_GOAL:.1f} "
+        f"| {verdict(e['ratio'], PAGE_GOAL, at_most=True)} |"
+    ]
+
+
 # ---- report ---------------------------------------------------------------------------------------
 
 
@@ -928,6 +976,7 @@ def figures_markdown(results: dict[str, Any]) -> str:
                 f"| {scale[small_key] / 2**20:.0f} MiB at {small_events} events | x{fmt_ratio(growth)} "
                 f"| <= {GOALS['rss_growth']:.1f} | {verdict(growth, GOALS['rss_growth'], at_most=True)} |"
             )
+    out += org_page_row(results)
     out += ["", "Output of the run:", "", "```", *results["log"], "```", "", END_MARK]
     return "\n".join(out)
 
@@ -985,7 +1034,7 @@ async def run(cfg: Config) -> int:
             await bench_single(b)
         if "b" in cfg.only:
             await bench_batch(b)
-        if "c" in cfg.only or "d" in cfg.only:
+        if "c" in cfg.only or "d" in cfg.only or "e" in cfg.only:
             await bench_scale(b)
         complete = True
     except asyncio.CancelledError:
@@ -1025,7 +1074,7 @@ def parse(argv: list[str]) -> Config:
     parser.add_argument(
         "--rebuild-timeout", type=float, help="bound on the rebuild, s (default 1800, quick 300)"
     )
-    parser.add_argument("--only", default="abcd", help="which measurements, e.g. 'ab' (default abcd)")
+    parser.add_argument("--only", default="abcde", help="which measurements, e.g. 'ab' (default abcde)")
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave README.md and results/ alone"
     )

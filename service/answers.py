@@ -485,3 +485,101 @@ def state_view(
             )
         )
     return StateView(on=on, as_of=as_of, orgs=orgs)
+
+
+# ---- an org's history ---------------------------------------------------------------------
+
+
+class OrgVersion(Answer, frozen=True, kw_only=True):
+    """One valid-time version of an org: its name, kind and parent over [from, until)."""
+
+    name: str | None
+    kind: str | None
+    parent_id: str | None
+    since: date | None = msgspec.field(name="from")
+    until: date | None
+    ended: bool
+
+
+class Stint(Answer, frozen=True, kw_only=True):
+    """A timeline entry without its sources (the roster and the person's timeline have them)."""
+
+    org_id: str
+    role: str
+    title: str | None
+    start: PartialDate
+    end: PartialDate | None
+    status: str
+    roles: list[RoleSpan]
+
+
+class OrgPerson(Answer, frozen=True, kw_only=True):
+    person_id: str
+    name: str | None
+    stints: list[Stint]
+
+
+class OrgHistory(Answer, frozen=True, kw_only=True):
+    org_id: str
+    name: str | None
+    as_of: int
+    versions: list[OrgVersion]
+    people: list[OrgPerson]
+
+
+def org_history(
+    org_id: str,
+    on: date,
+    org_rows: Iterable[OrgRow],
+    membership_rows: Iterable[MembershipRow],
+    names: Mapping[str, str | None],
+    as_of: int,
+) -> OrgHistory | None:
+    """Everyone who was ever in the org (or the orgs of the rows given), with each stint,
+    over all valid time: each person's `timeline`, kept to these rows, without sources.
+    People come in the order of their first start; None when there is no such org."""
+    versions = sorted((r for r in org_rows if r.org_id == org_id), key=lambda r: r.valid_from or _FIRST)
+    top = _nearest(versions, on)
+    if top is None:
+        return None
+    by_person: dict[str, list[MembershipRow]] = {}
+    for row in membership_rows:
+        by_person.setdefault(row.person_id, []).append(row)
+    people = []
+    for person_id, rows in by_person.items():
+        career = timeline(person_id, names.get(person_id), rows, as_of)
+        stints = [
+            Stint(
+                org_id=m.org_id,
+                role=m.role,
+                title=m.title,
+                start=m.start,
+                end=m.end,
+                status=m.status,
+                roles=m.roles,
+            )
+            for m in career.memberships
+        ]
+        people.append(OrgPerson(person_id=person_id, name=career.name, stints=stints))
+
+    def first_start(person: OrgPerson) -> tuple[date, date, str, str]:
+        start = person.stints[0].start
+        return (start.earliest or _FIRST, start.latest or _LAST, person.name or "", person.person_id)
+
+    return OrgHistory(
+        org_id=org_id,
+        name=top.name,
+        as_of=as_of,
+        versions=[
+            OrgVersion(
+                name=r.name,
+                kind=r.kind,
+                parent_id=r.parent_id,
+                since=r.valid_from,
+                until=r.valid_until,
+                ended=r.ended,
+            )
+            for r in versions
+        ],
+        people=sorted(people, key=first_start),
+    )

@@ -13,13 +13,14 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from service import database, openapi, problems, store
-from service.api import common, events, health, reads
+from service.api import common, events, health, history, reads, stream
 from service.appender import Appender
 from service.logging import get_logger
 from service.metrics import Metrics
 from service.middleware import wrap
 from service.projector import Projector
 from service.settings import Settings
+from service.ui import pages
 from service.watch import ProjectionWatch
 
 log = get_logger(__name__)
@@ -28,10 +29,12 @@ ROUTES = [
     events.post_events,
     events.list_events,
     events.get_event,
+    stream.stream_events,
     reads.list_orgs,
     reads.get_org,
     reads.get_roster,
     reads.get_tree,
+    history.get_org_history,
     reads.list_people,
     reads.get_timeline,
     reads.get_flows,
@@ -77,6 +80,9 @@ def create_app(
         app.state.appender.start()
         app.state.watch = ProjectionWatch(dsn, schema=schema)
         app.state.watch.start()
+        # One LISTEN on the log per process, for every live stream (GET /events/stream).
+        app.state.watch_log = app.state.streams.watch = stream.LogWatch(dsn, schema=schema)
+        app.state.watch_log.start()
         app.state.projector = Projector(dsn, schema=schema) if projector else None
         if app.state.projector is not None:
             app.state.projector.start()
@@ -90,12 +96,16 @@ def create_app(
             if app.state.projector is not None:
                 await app.state.projector.stop()
             await app.state.watch.stop()
+            app.state.streams.stop()
+            await app.state.watch_log.stop()
             if app.state.read_pool is not app.state.pool:
                 await app.state.read_pool.close()
             await app.state.pool.close()
 
     app = Litestar(
-        route_handlers=ROUTES,
+        # The pages (service/ui) are views of the same reads, outside the contract.
+        route_handlers=[*ROUTES, *pages.routers()],
+        template_config=pages.template_config(),
         lifespan=[lifespan],
         exception_handlers={
             problems.ProblemError: problems.on_problem,
@@ -128,6 +138,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.limits = common.Limits.from_settings(settings)
+    app.state.streams = stream.Streams(settings.max_streams)
     # Outside the router, so the 404s and 405s Litestar answers itself get the headers too.
     wrap(app, metrics)
     return app

@@ -64,7 +64,16 @@ def serve(settings: Settings, host: str, port: int, *, projector: bool = True) -
             # and closes the pools.
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
-        server = uvicorn.Server(config)
+        streams = app.state.streams
+
+        class Server(uvicorn.Server):
+            async def shutdown(self, sockets: Any = None) -> None:
+                # Live streams never end by themselves, and uvicorn waits for every open
+                # response: end them first (their clients reconnect with Last-Event-ID).
+                streams.stop()
+                await super().shutdown(sockets)
+
+        server = Server(config)
         log.info("listening", url=f"http://{host}:{port}", embedded=settings.database_url is None)
         # uvicorn turns SIGINT and SIGTERM into a graceful shutdown, then re-raises the
         # signal to the handler that was there before it. Ours raises _Stopped, so the

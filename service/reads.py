@@ -234,3 +234,39 @@ async def orgs(conn: Conn, on: date, as_of: int) -> list[answers.OrgView]:
         by_org.setdefault(row.org_id, []).append(row)
     views = (answers.org_view(org_id, on, rows, as_of) for org_id, rows in sorted(by_org.items()))
     return [v for v in views if v is not None]
+
+
+async def org_history(
+    conn: Conn, org_id: str, on: date, as_of: int, *, include_suborgs: bool
+) -> answers.OrgHistory:
+    """Everyone ever in an org (with its sub-orgs on `on`, when asked), over all valid time,
+    as of a position the projection has reached: one statement."""
+    record = await conn.fetchrow(Q["org_history"], org_id, as_of, on, include_suborgs)
+    assert record is not None
+    found = answers.org_history(
+        org_id,
+        on,
+        _org_rows.decode(record["versions"]),
+        _memberships.decode(record["rows"]),
+        _names.decode(record["names"]),
+        as_of,
+    )
+    if found is None:
+        raise UnknownId("org", org_id, as_of)
+    return found
+
+
+async def replay_marks(
+    conn: Conn, kind: str, ident: str, head: int, position: int, steps: int
+) -> tuple[int, list[tuple[int, datetime]]]:
+    """A replay's range and labels: the first position at which the log mentions the id,
+    and when the log recorded the events at `steps` + 1 positions from there to `head`
+    and at `position`."""
+    rows = await conn.fetch(Q["replay_marks"], kind, ident, head, position, steps)
+    first = int(rows[0]["first"]) if rows else 1
+    return first, [(int(r["position"]), r["recorded_at"]) for r in rows if r["position"] is not None]
+
+
+async def person(conn: Conn, person_id: str, as_of: int) -> PersonRow | None:
+    """A person's name and aliases as of a position (as GET /people lists them)."""
+    return (await _people(conn, [person_id], as_of)).get(person_id)

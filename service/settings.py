@@ -30,6 +30,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     statement_timeout_seconds: float = 10.0
     acquire_timeout_seconds: float = 5.0
     lock_timeout_seconds: float = 5.0
+    # The live feed (GET /events/stream): open streams per process (503 beyond), the
+    # seconds between heartbeats, and how long one write to a client may take before the
+    # client is dropped as too slow.
+    max_streams: int = 100
+    stream_heartbeat_seconds: float = 15.0
+    stream_write_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -57,4 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             statement_timeout_seconds=float(get("HIRING_NEWS_STATEMENT_TIMEOUT") or 10.0),
             acquire_timeout_seconds=float(get("HIRING_NEWS_ACQUIRE_TIMEOUT") or 5.0),
             lock_timeout_seconds=float(get("HIRING_NEWS_LOCK_TIMEOUT") or 5.0),
+            max_streams=int(get("HIRING_NEWS_MAX_STREAMS") or 100),
+            stream_heartbeat_seconds=float(get("HIRING_NEWS_STREAM_HEARTBEAT") or 15.0),
+            stream_write_timeout_seconds=float(get("HIRING_NEWS_STREAM_WRITE_TIMEOUT") or 10.0),
         )

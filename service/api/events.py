@@ -68,6 +68,19 @@ def decode_batch(body: bytes) -> list[ev.Event]:
     return batch
 
 
+def parse_types(type_: str | None) -> list[str] | None:
+    """The event types of a comma-separated `type` parameter (None: every type), or a 400."""
+    types = None if type_ is None else [t.strip() for t in type_.split(",") if t.strip()]
+    unknown = [t for t in types or [] if t not in ev.TYPE_NAMES]
+    if unknown:
+        raise ProblemError(
+            400,
+            f"unknown event type {unknown[0]!r}",
+            errors=[FieldError("type", "", f"one of {', '.join(ev.TYPE_NAMES)}")],
+        )
+    return types
+
+
 @post(
     "/events",
     status_code=201,
@@ -142,14 +155,7 @@ async def list_events(
         str | None, QueryParameter(name="type", description="comma-separated event types", max_length=1000)
     ] = None,
 ) -> Response[bytes]:
-    types = None if type_ is None else [t.strip() for t in type_.split(",") if t.strip()]
-    unknown = [t for t in types or [] if t not in ev.TYPE_NAMES]
-    if unknown:
-        raise ProblemError(
-            400,
-            f"unknown event type {unknown[0]!r}",
-            errors=[FieldError("type", "", f"one of {', '.join(ev.TYPE_NAMES)}")],
-        )
+    types = parse_types(type_)
     async with pool(request).acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
         head = await store.head(conn)
         rows = await store.page(conn, after, limit, types, upto=head)

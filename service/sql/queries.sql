@@ -80,3 +80,22 @@ WITH new_events AS (
 INSERT INTO entities (kind, id, first_position)
 SELECT * FROM unnest($13::text[], $14::text[], $15::bigint[])
 ON CONFLICT DO NOTHING
+
+-- stream_page --
+-- A page of the live feed (GET /events/stream): the log's head, and the events after $1
+-- up to it (of the types $2; NULL: all), at most $3, in position order, in one snapshot.
+-- With a type filter, a page of fewer than $3 events has looked at every position up to
+-- the head, so the feed moves its cursor there; a log with nothing new still gives one
+-- row, with the head and no event.
+WITH head AS (SELECT coalesce(max(position), 0) AS position FROM events)
+SELECT head.position AS head, e.*
+FROM head
+LEFT JOIN LATERAL (
+    SELECT position, event_id, type, schema_version, data::text AS data, status,
+           source::text AS source, idempotency_key, fact_key, recorded_at
+    FROM events
+    WHERE position > $1 AND position <= head.position AND ($2::text[] IS NULL OR type = ANY($2::text[]))
+    ORDER BY position
+    LIMIT $3
+) AS e ON true
+ORDER BY e.position

@@ -124,3 +124,66 @@ FROM person_rows WHERE positions @> $1::bigint ORDER BY person_id
 -- all_move_rows --
 SELECT person_id, from_org_id, to_org_id, on_value, on_earliest, on_latest, sources::text AS sources
 FROM move_rows WHERE positions @> $1::bigint
+
+-- org_history --
+-- Everything an org's history needs, as of P (a position the projection has reached):
+-- the org's versions over all valid time, every membership row over all valid time of
+-- the org (with $4, also of the orgs under it on day $3, as a roster counts them), and
+-- each person's name. The picture shows no sources, so the rows leave them out (an
+-- empty list) rather than carry every quote the org ever had. $1 org, $2 P, $3 day,
+-- $4 suborgs.
+WITH orgs AS (
+    SELECT $1::text AS org_id
+    UNION
+    -- Gated, so the function is not even called without suborgs (a one-time filter).
+    SELECT o.org_id FROM roster_orgs($1, $3, $2, $4) AS o WHERE $4::boolean
+),
+rows AS (
+    SELECT m.*
+    FROM orgs
+    CROSS JOIN LATERAL (
+        SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
+               end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key, stint,
+               '[]'::json AS sources
+        FROM membership_rows
+        WHERE org_id = orgs.org_id AND positions @> $2::bigint
+        OFFSET 0
+    ) AS m
+)
+SELECT (SELECT coalesce(json_agg(v), '[]')
+        FROM (
+            -- asyncpg writes the fold's date.min and date.max as -infinity and infinity,
+            -- which JSON would carry as words: an open bound is NULL in a row (the same
+            -- meaning), so that is what they become here.
+            SELECT org_id, name, kind, parent_id,
+                   CASE WHEN isfinite(valid_from) THEN valid_from END AS valid_from,
+                   CASE WHEN isfinite(valid_until) THEN valid_until END AS valid_until, ended
+            FROM (SELECT * FROM org_rows WHERE org_id = $1 OFFSET 0) AS r
+            WHERE r.positions @> $2::bigint
+        ) AS v) AS versions,
+       (SELECT coalesce(json_agg(rows), '[]') FROM rows) AS rows,
+       (SELECT coalesce(json_object_agg(n.person_id, n.name), '{}')
+        FROM (SELECT DISTINCT person_id FROM rows) AS i
+        CROSS JOIN LATERAL (
+            SELECT person_id, name FROM person_rows AS p
+            WHERE p.person_id = i.person_id AND p.positions @> $2::bigint OFFSET 0
+        ) AS n) AS names
+
+-- replay_marks --
+-- The labels of a replay over the log's positions: the first position at which the log
+-- mentions the id $2 of kind $1 (1 if never), then when the log recorded the events at
+-- $5 + 1 positions evenly spaced from there to the head $3, and at the position shown,
+-- $4: primary-key probes.
+WITH span AS (
+    SELECT coalesce((SELECT first_position FROM entities WHERE kind = $1 AND id = $2), 1) AS first
+),
+wanted AS (
+    SELECT span.first + (greatest($3::bigint - span.first, 0) * i) / $5::int AS position
+    FROM span, generate_series(0, $5::int) AS i
+    UNION
+    SELECT $4::bigint
+)
+SELECT span.first, e.position, e.recorded_at
+FROM span
+LEFT JOIN events AS e ON e.position IN (SELECT position FROM wanted)
+ORDER BY e.position

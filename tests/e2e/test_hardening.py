@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 
 from service import auth
 from service.app import create_app
+from service.middleware import CONTENT_SECURITY_POLICY
 from service.ratelimit import Limiter
 from tests.conftest import ADMIN, BOOTSTRAP_KEY, make_settings, with_database
 from tests.e2e.server import CLI, cli, environment, free_port, serving, stop
@@ -30,7 +31,7 @@ SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
     "referrer-policy": "no-referrer",
-    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    "content-security-policy": CONTENT_SECURITY_POLICY,
 }
 
 

@@ -92,7 +92,9 @@ def test_every_error_is_a_problem_and_every_success_has_a_schema() -> None:
                 assert content == {"application/problem+json": {"schema": PROBLEM}}, (path, method, code)
             else:
                 [(media, body)] = content.items()
-                assert media == "application/json" and body["schema"], (path, method, code)
+                # The live feed is an event stream; every other answer is JSON.
+                expected = "text/event-stream" if path == "/events/stream" else "application/json"
+                assert media == expected and body["schema"], (path, method, code)
         if path not in {"/healthz", "/readyz"}:
             assert {"401", "429", "500", "503"} <= set(responses), (path, method)
         if any(p["in"] == "query" for p in op.get("parameters", [])):
