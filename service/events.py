@@ -21,7 +21,9 @@ import msgspec
 
 from service import dates
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$", description="a slug id")]
+# Person and org ids: written here once, and used by the API's path and query parameters too.
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,99}$"
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, description="a slug id")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]

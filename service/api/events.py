@@ -12,8 +12,8 @@ from litestar.params import PathParameter, QueryParameter
 from service import events as ev
 from service import store
 from service.api.common import appender, json_answer, pool, require
+from service.api.contract import ETAG, READ_SECURITY, WRITE_SECURITY, answer, problem, problems
 from service.logging import get_logger
-from service.openapi import ETAG, READ_SECURITY, WRITE_SECURITY, answer, problem, problems
 from service.problems import FieldError, ProblemError, field_error, pointer_of
 
 log = get_logger(__name__)

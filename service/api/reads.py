@@ -10,12 +10,13 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
 from service import answers, reads
+from service import events as ev
 from service.api.common import json_answer, read_pool, settings
-from service.openapi import ETAG, PROJECTION_LAG, READ_SECURITY, read
+from service.api.contract import ETAG, PROJECTION_LAG, READ_SECURITY, read
 from service.problems import RETRY_AFTER_SECONDS, FieldError, ProblemError
 from service.store import Conn
 from service.watch import ProjectionWatch
@@ -34,10 +35,8 @@ MinStatus = Annotated[
     Literal["rumor", "reported", "confirmed"],
     QueryParameter(description="the least sure claims a roster counts"),
 ]
-OrgId = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$", description="an org id (slug)")]
-PersonId = Annotated[
-    str, PathParameter(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$", description="a person id (slug)")
-]
+OrgId = Annotated[str, PathParameter(pattern=ev.SLUG_PATTERN, description="an org id (slug)")]
+PersonId = Annotated[str, PathParameter(pattern=ev.SLUG_PATTERN, description="a person id (slug)")]
 
 
 class PersonSummary(msgspec.Struct, frozen=True):
@@ -202,8 +201,6 @@ def answer(request: Request[Any, Any, Any], body: Any, at: Reading) -> Response[
     "/orgs",
     summary="Every org, with its name, kind and parent on a date",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(Orgs, "Every org the log knows, as of the position."),
 )
 async def list_orgs(
@@ -219,8 +216,6 @@ async def list_orgs(
     "/orgs/{org_id:str}",
     summary="One org: name, kind and parent on a date",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.OrgView,
         "The org on that date; `exists` is false outside its lifetime.",
@@ -243,8 +238,6 @@ async def get_org(
     "/orgs/{org_id:str}/roster",
     summary="Who is in an org on a date, and who may be",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Roster,
         "Members, and possible members where the news is vague.",
@@ -281,8 +274,6 @@ async def get_roster(
     "/orgs/{org_id:str}/tree",
     summary="An org and its sub-orgs on a date",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Tree,
         "The org and its sub-orgs, nested.",
@@ -305,8 +296,6 @@ async def get_tree(
     "/people",
     summary="Every person the log knows",
     tags=["people"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(People, "Every person, with names and aliases."),
 )
 async def list_people(
@@ -322,8 +311,6 @@ async def list_people(
     "/people/{person_id:str}/timeline",
     summary="A career, in start order",
     tags=["people"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Timeline,
         "Every membership, retracted and denied ones flagged by `status`.",
@@ -346,8 +333,6 @@ async def get_timeline(
     "/flows",
     summary="Moves from one org (and its sub-orgs) to another",
     tags=["flows"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Flows,
         "One move per person and transition.",
@@ -356,8 +341,8 @@ async def get_timeline(
 )
 async def get_flows(
     request: Request[Any, Any, Any],
-    from_: Annotated[str, QueryParameter(name="from", pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")],
-    to: Annotated[str, QueryParameter(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")],
+    from_: Annotated[str, QueryParameter(name="from", pattern=ev.SLUG_PATTERN)],
+    to: Annotated[str, QueryParameter(pattern=ev.SLUG_PATTERN)],
     since: Annotated[date | None, QueryParameter(description="moves on or after this day")] = None,
     until: Annotated[date | None, QueryParameter(description="moves on or before this day")] = None,
     known_at: KnownAt = None,
@@ -372,8 +357,6 @@ async def get_flows(
     "/state",
     summary="Replay: every org with its roster on a date, as known then",
     tags=["state"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(answers.StateView, "Every org existing that day, with its roster."),
 )
 async def get_state(
@@ -386,3 +369,23 @@ async def get_state(
     async with reading(request, as_of, known_at) as (conn, at):
         found = await reads.state(conn, on or _today(), at.stand.position, min_status)
     return answer(request, found, at)
+
+
+# What every read shares, said once: public unless HIRING_NEWS_READ_KEY_REQUIRED (the
+# guard enforces it), the position the answer reflects as an ETag, and the lag header.
+router = Router(
+    path="/",
+    route_handlers=[
+        list_orgs,
+        get_org,
+        get_roster,
+        get_tree,
+        list_people,
+        get_timeline,
+        get_flows,
+        get_state,
+    ],
+    security=READ_SECURITY,
+    response_headers=[ETAG, PROJECTION_LAG],
+    tags=["reads"],
+)
