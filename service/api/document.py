@@ -91,9 +91,15 @@ def document(app: Litestar) -> dict[str, Any]:
 
     for path, method, handler in operations:
         operation = spec["paths"][path][method]
-        operation["responses"] = _responses(handler, by_container, secured=bool(handler.resolve_security()))
+        security = handler.resolve_security()
+        operation["responses"] = _responses(handler, by_container, secured=bool(security))
+        if {} in security:
+            # Public (a key is taken, not needed, unless HIRING_NEWS_READ_KEY_REQUIRED):
+            # typed as needing none, since generators read any requirement listed, `{}`
+            # among others, as "authenticate" (openapi-python-client does).
+            del operation["security"]
         for parameter in operation.get("parameters", []):
-            parameter["schema"] = _as_parsed(parameter["schema"])
+            parameter["schema"] = _given(_as_parsed(parameter["schema"]))
 
     spec["paths"]["/events"]["post"]["requestBody"] = {
         "required": True,
@@ -153,6 +159,27 @@ def _as_parsed(schema: dict[str, Any]) -> dict[str, Any]:
     if {"type": "string", "format": "date-time"} not in branches:
         return schema
     return {**schema, "oneOf": [*branches, {"type": "number", "description": "Unix time, in seconds"}]}
+
+
+def _given(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is given or left out, never JSON null: say what it is when given.
+
+    Litestar writes an optional parameter as "X or null" (`oneOf`, or a type list with
+    null in its enum), which generators turn into several types: `include` became three.
+    """
+    branches = schema.get("oneOf")
+    if branches is not None and {"type": "null"} in branches:
+        kept = [b for b in branches if b != {"type": "null"}]
+        rest = {k: v for k, v in schema.items() if k != "oneOf"}
+        return {**kept[0], **rest} if len(kept) == 1 else {**rest, "oneOf": kept}
+    types = schema.get("type")
+    if isinstance(types, list) and "null" in types:
+        kept_types = [t for t in types if t != "null"]
+        given = {**schema, "type": kept_types[0] if len(kept_types) == 1 else kept_types}
+        if "enum" in given:
+            given["enum"] = [v for v in given["enum"] if v is not None]
+        return given
+    return schema
 
 
 def _refined(components: dict[str, Any]) -> dict[str, Any]:

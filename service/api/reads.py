@@ -7,9 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-import msgspec
 from litestar import Request, Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
@@ -17,13 +16,21 @@ from service import answers, reads
 from service import events as ev
 from service.api.common import json_answer, read_pool, settings
 from service.api.contract import ETAG, PROJECTION_LAG, READ_SECURITY, read
+from service.dates import PartialDateError, asked_day
 from service.problems import RETRY_AFTER_SECONDS, FieldError, ProblemError
 from service.store import Conn
 from service.watch import ProjectionWatch
+from service.wire import Orgs, People, PersonSummary, StatePage
 
 T = TypeVar("T")
 
-On = Annotated[date | None, QueryParameter(description="the valid date, YYYY-MM-DD (default: today, UTC)")]
+# Days are taken as text and read by `asked_day`, so a bad one is refused naming the
+# parameter and the reason (as the body's dates are), not with the decoder's generic words;
+# the contract still says `format: date`.
+On = Annotated[
+    str | None,
+    QueryParameter(format="date", description="the valid date, YYYY-MM-DD (default: today, UTC)"),
+]
 KnownAt = Annotated[
     datetime | None,
     QueryParameter(description="RFC 3339 timestamp: answer as the log knew it then (exclusive with as_of)"),
@@ -37,27 +44,48 @@ MinStatus = Annotated[
 ]
 OrgId = Annotated[str, PathParameter(pattern=ev.SLUG_PATTERN, description="an org id (slug)")]
 PersonId = Annotated[str, PathParameter(pattern=ev.SLUG_PATTERN, description="a person id (slug)")]
+# Lists are paged by id, the way GET /events is paged by position.
+PAGE_DEFAULT: Final = 100
+PAGE_MAX: Final = 1000
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=PAGE_MAX, description=f"at most this many items (default {PAGE_DEFAULT})")
+]
 
 
-class PersonSummary(msgspec.Struct, frozen=True):
-    person_id: str
-    name: str | None
-    aliases: tuple[str, ...]
-
-
-class People(msgspec.Struct, frozen=True):
-    as_of: int
-    people: list[PersonSummary]
-
-
-class Orgs(msgspec.Struct, frozen=True):
-    on: date
-    as_of: int
-    orgs: list[answers.OrgView]
+AfterOrg = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=ev.SLUG_PATTERN, description="return orgs with an id above this one (a page's `next`)"
+    ),
+]
+AfterPerson = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=ev.SLUG_PATTERN, description="return people with an id above this one (a page's `next`)"
+    ),
+]
 
 
 def _today() -> date:
     return datetime.now(UTC).date()
+
+
+def day(name: str, text: str | None, default: date | None = None) -> date | None:
+    """A day parameter, or a 400 naming it with the reason."""
+    if text is None:
+        return default
+    try:
+        return asked_day(text)
+    except PartialDateError as error:
+        raise ProblemError(
+            400, f"bad query parameter {name}: {error}", errors=[FieldError(name, "", str(error))]
+        ) from None
+
+
+def on_day(text: str | None) -> date:
+    found = day("on", text, _today())
+    assert found is not None
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +232,17 @@ def answer(request: Request[Any, Any, Any], body: Any, at: Reading) -> Response[
     responses=read(Orgs, "Every org the log knows, as of the position."),
 )
 async def list_orgs(
-    request: Request[Any, Any, Any], on: On = None, known_at: KnownAt = None, as_of: AsOf = None
+    request: Request[Any, Any, Any],
+    on: On = None,
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
+    after: AfterOrg = None,
+    limit: Limit = PAGE_DEFAULT,
 ) -> Response[bytes]:
-    day = on or _today()
+    asked = on_day(on)
     async with reading(request, as_of, known_at) as (conn, at):
-        views = await reads.orgs(conn, day, at.stand.position)
-    return answer(request, Orgs(day, at.stand.position, views), at)
+        views, next_after = await reads.orgs(conn, asked, at.stand.position, after=after, limit=limit)
+    return answer(request, Orgs(asked, at.stand.position, views, next_after), at)
 
 
 @get(
@@ -230,7 +263,7 @@ async def get_org(
     as_of: AsOf = None,
 ) -> Response[bytes]:
     async with reading(request, as_of, known_at) as (conn, at):
-        view = await reads.org(conn, org_id, on or _today(), at.stand.position)
+        view = await reads.org(conn, org_id, on_day(on), at.stand.position)
     return answer(request, view, at)
 
 
@@ -257,13 +290,13 @@ async def get_roster(
     min_status: MinStatus = "reported",
 ) -> Response[bytes]:
     # One statement resolves the position, checks the org and reads the rows.
-    day = on or _today()
+    asked = on_day(on)
 
     async def attempt(
         conn: Conn, as_of: int | None, known_at: datetime | None
     ) -> tuple[answers.Roster | None, reads.Stand]:
         return await reads.roster(
-            conn, org_id, day, as_of, known_at, include_suborgs=include == "suborgs", min_status=min_status
+            conn, org_id, asked, as_of, known_at, include_suborgs=include == "suborgs", min_status=min_status
         )
 
     roster, at = await waiting(request, as_of, known_at, attempt)
@@ -288,7 +321,7 @@ async def get_tree(
     as_of: AsOf = None,
 ) -> Response[bytes]:
     async with reading(request, as_of, known_at) as (conn, at):
-        found = await reads.tree(conn, org_id, on or _today(), at.stand.position)
+        found = await reads.tree(conn, org_id, on_day(on), at.stand.position)
     return answer(request, found, at)
 
 
@@ -299,12 +332,16 @@ async def get_tree(
     responses=read(People, "Every person, with names and aliases."),
 )
 async def list_people(
-    request: Request[Any, Any, Any], known_at: KnownAt = None, as_of: AsOf = None
+    request: Request[Any, Any, Any],
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
+    after: AfterPerson = None,
+    limit: Limit = PAGE_DEFAULT,
 ) -> Response[bytes]:
     async with reading(request, as_of, known_at) as (conn, at):
-        rows = await reads.people(conn, at.stand.position)
+        rows, next_after = await reads.people(conn, at.stand.position, after=after, limit=limit)
     summaries = [PersonSummary(r.person_id, r.name, r.aliases) for r in rows]
-    return answer(request, People(at.stand.position, summaries), at)
+    return answer(request, People(at.stand.position, summaries, next_after), at)
 
 
 @get(
@@ -343,13 +380,18 @@ async def get_flows(
     request: Request[Any, Any, Any],
     from_: Annotated[str, QueryParameter(name="from", pattern=ev.SLUG_PATTERN)],
     to: Annotated[str, QueryParameter(pattern=ev.SLUG_PATTERN)],
-    since: Annotated[date | None, QueryParameter(description="moves on or after this day")] = None,
-    until: Annotated[date | None, QueryParameter(description="moves on or before this day")] = None,
+    since: Annotated[
+        str | None, QueryParameter(format="date", description="moves on or after this day")
+    ] = None,
+    until: Annotated[
+        str | None, QueryParameter(format="date", description="moves on or before this day")
+    ] = None,
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Response[bytes]:
+    first, last = day("since", since), day("until", until)
     async with reading(request, as_of, known_at) as (conn, at):
-        found = await reads.flows(conn, from_, to, since, until, at.stand.position)
+        found = await reads.flows(conn, from_, to, first, last, at.stand.position)
     return answer(request, found, at)
 
 
@@ -357,7 +399,7 @@ async def get_flows(
     "/state",
     summary="Replay: every org with its roster on a date, as known then",
     tags=["state"],
-    responses=read(answers.StateView, "Every org existing that day, with its roster."),
+    responses=read(StatePage, "Every org existing that day, with its roster, a page of orgs at a time."),
 )
 async def get_state(
     request: Request[Any, Any, Any],
@@ -365,10 +407,16 @@ async def get_state(
     known_at: KnownAt = None,
     as_of: AsOf = None,
     min_status: MinStatus = "reported",
+    after: AfterOrg = None,
+    limit: Limit = PAGE_DEFAULT,
 ) -> Response[bytes]:
+    asked = on_day(on)
     async with reading(request, as_of, known_at) as (conn, at):
-        found = await reads.state(conn, on or _today(), at.stand.position, min_status)
-    return answer(request, found, at)
+        found, next_after = await reads.state_page(
+            conn, asked, at.stand.position, min_status, after=after, limit=limit
+        )
+    page = StatePage(on=found.on, as_of=found.as_of, orgs=found.orgs, next=next_after)
+    return answer(request, page, at)
 
 
 # What every read shares, said once: public unless HIRING_NEWS_READ_KEY_REQUIRED (the
