@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,24 @@ class ProblemError(ClientError):
         super().__init__(
             f"{problem.status} {problem.title}: {problem.detail or ''}" + (f" [{fields}]" if fields else "")
         )
+
+
+def _at(offset: int | None, error: ProblemError) -> ProblemError:
+    """The error of a batch, its `$[i]` paths made the caller's (`$[offset + i]`, or `$`
+    for an event posted alone)."""
+
+    def path(field: str) -> str:
+        match = _INDEX.match(field)
+        if match is None:
+            return field
+        rest = field[match.end() :]
+        return "$" + rest if offset is None else f"$[{offset + int(match.group(1))}]{rest}"
+
+    errors = [FieldError(path(e.field), pointer_of(path(e.field)), e.reason) for e in error.errors]
+    return ProblemError(msgspec.structs.replace(error.problem, errors=errors))
+
+
+_INDEX: Final = re.compile(r"^\$\[(\d+)\]")
 
 
 class Unavailable(ClientError):
@@ -254,11 +273,14 @@ def batches(
         yield batch
 
 
-def _post(events: Iterable[EventLike], max_events: int, max_bytes: int) -> Op[list[Accepted]]:
-    keyed = [typed(e, i) for i, e in enumerate(events)]
+def _post(events: list[EventLike], alone: bool, max_events: int, max_bytes: int) -> Op[list[Accepted]]:
+    keyed = [typed(e, None if alone else i) for i, e in enumerate(events)]
     accepted: list[Accepted] = []
     for batch in batches(keyed, max_events=max_events, max_bytes=max_bytes):
-        body = yield _Call("POST", "/events", body=_encoder.encode(batch))
+        try:
+            body = yield _Call("POST", "/events", body=_encoder.encode(batch))
+        except ProblemError as error:
+            raise _at(None if alone else len(accepted), error) from None
         accepted += _append.decode(body).events
     return accepted
 
@@ -429,7 +451,12 @@ class Client(_Base):
         try:
             call = next(op)
             while True:
-                call = op.send(self._send(call))
+                try:
+                    body = self._send(call)
+                except ProblemError as error:
+                    call = op.throw(error)  # the operation may say more about it
+                else:
+                    call = op.send(body)
         except StopIteration as done:
             result: T = done.value
             return result
@@ -439,7 +466,7 @@ class Client(_Base):
     def post(self, events: EventLike | Iterable[EventLike]) -> list[Accepted]:
         """Append one event or many, in order; one Accepted per event (`replayed` for those
         the log held already). Batches are split at the server's limits, each atomic."""
-        return self._run(_post(_many(events), self.max_events, self.max_bytes))
+        return self._run(_post(*_many(events), self.max_events, self.max_bytes))
 
     # ---- reading ----
 
@@ -563,13 +590,18 @@ class AsyncClient(_Base):
         try:
             call = next(op)
             while True:
-                call = op.send(await self._send(call))
+                try:
+                    body = await self._send(call)
+                except ProblemError as error:
+                    call = op.throw(error)
+                else:
+                    call = op.send(body)
         except StopIteration as done:
             result: T = done.value
             return result
 
     async def post(self, events: EventLike | Iterable[EventLike]) -> list[Accepted]:
-        return await self._run(_post(_many(events), self.max_events, self.max_bytes))
+        return await self._run(_post(*_many(events), self.max_events, self.max_bytes))
 
     async def roster(
         self,
@@ -641,10 +673,11 @@ class AsyncClient(_Base):
         return await self._run(_get(f"/events/{event_id}", _stored, {}))
 
 
-def _many(events: EventLike | Iterable[EventLike]) -> list[EventLike]:
+def _many(events: EventLike | Iterable[EventLike]) -> tuple[list[EventLike], bool]:
+    """The events, and whether one was posted alone (its errors then point at `$`)."""
     if isinstance(events, Mapping | ev.Envelope):
-        return [cast("EventLike", events)]
-    return list(events)
+        return [cast("EventLike", events)], True
+    return list(events), False
 
 
 __all__ = [

@@ -332,6 +332,7 @@ async def _insert(conn: Conn, group: _Group) -> None:
 # jsonb's order and spacing. About 10 µs an event.
 _data: Final = {name: msgspec.json.Decoder(data_type) for name, data_type in ev.DATA_TYPES.items()}
 _source: Final = msgspec.json.Decoder(ev.Source)
+_NULL: Final = msgspec.Raw(b"null")
 
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:
@@ -352,7 +353,7 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
         schema_version=current,
         status=row["status"],
         idempotency_key=row["idempotency_key"],
-        source=None if row["source"] is None else msgspec.Raw(_json.encode(_source.decode(row["source"]))),
+        source=_NULL if row["source"] is None else msgspec.Raw(_json.encode(_source.decode(row["source"]))),
         data=msgspec.Raw(data),
     )
 

@@ -101,13 +101,14 @@ class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
     schema_version: int
     status: str
     idempotency_key: str | None
-    # The stored JSON, passed through as the typed event encodes it: `event()` reads it.
-    source: msgspec.Raw | None
+    # The stored JSON, as the typed event encodes it (`null` for no source; Raw has no
+    # None, which msgspec could not decode): `event()` reads them.
+    source: msgspec.Raw
     data: msgspec.Raw
 
     def event(self) -> ev.Event:
         """The typed event, as it was posted (with its idempotency key)."""
-        source = b"null" if self.source is None else bytes(self.source)
+        source = bytes(self.source)
         body = b'{"type":%s,"status":%s,"idempotency_key":%s,"source":%s,"data":%s}' % (
             msgspec.json.encode(self.type),
             msgspec.json.encode(self.status),
