@@ -89,7 +89,9 @@ class ProblemError(ClientError):
         self.title = problem.title
         self.detail = problem.detail
         self.errors: list[FieldError] = list(problem.errors)
-        fields = "; ".join(f"{e.field}: {e.reason}" for e in self.errors)
+        fields = "; ".join(
+            f"{e.field}: {e.reason}" for e in self.errors if e.reason not in (problem.detail or "")
+        )
         super().__init__(
             f"{problem.status} {problem.title}: {problem.detail or ''}" + (f" [{fields}]" if fields else "")
         )
@@ -538,6 +540,10 @@ class Client(_Base):
     def event(self, event_id: str) -> StoredEvent:
         return self._run(_get(f"/events/{event_id}", _stored, {}))
 
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> bytes:
+        """Any GET, retried like the rest: the body, exactly as the API wrote it."""
+        return self._send(_Call("GET", path, dict(params or {})))
+
 
 class AsyncClient(_Base):
     """The asynchronous client: one httpx.AsyncClient, closed by `aclose()` or `async with`."""
@@ -671,6 +677,10 @@ class AsyncClient(_Base):
 
     async def event(self, event_id: str) -> StoredEvent:
         return await self._run(_get(f"/events/{event_id}", _stored, {}))
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> bytes:
+        """Any GET, retried like the rest: the body, exactly as the API wrote it."""
+        return await self._send(_Call("GET", path, dict(params or {})))
 
 
 def _many(events: EventLike | Iterable[EventLike]) -> tuple[list[EventLike], bool]:
