@@ -258,9 +258,9 @@ def _table(title: str | None = None) -> Table:
 
 
 def console() -> Console:
-    """Tables as wide as they need up to 120 columns when not on a terminal (a pipe, a file)."""
+    """Tables as wide as they need up to 200 columns when not on a terminal (a pipe, a file)."""
     found = Console(soft_wrap=False)
-    return found if found.is_terminal else Console(soft_wrap=False, width=120)
+    return found if found.is_terminal else Console(soft_wrap=False, width=200)
 
 
 def _given(params: dict[str, str | None]) -> dict[str, str]:
