@@ -166,19 +166,16 @@ def _given(schema: dict[str, Any]) -> dict[str, Any]:
 
     Litestar writes an optional parameter as "X or null" (`oneOf`, or a type list with
     null in its enum), which generators turn into several types: `include` became three.
+    Only text parameters (`str | None`): Litestar reads `null` as absent for the others
+    (`as_of=null`), so theirs stays; a text one takes it as the text "null".
     """
     branches = schema.get("oneOf")
     if branches is not None and {"type": "null"} in branches:
         kept = [b for b in branches if b != {"type": "null"}]
+        if len(kept) > 1 or kept[0].get("type") != "string":
+            return schema
         rest = {k: v for k, v in schema.items() if k != "oneOf"}
-        return {**kept[0], **rest} if len(kept) == 1 else {**rest, "oneOf": kept}
-    types = schema.get("type")
-    if isinstance(types, list) and "null" in types:
-        kept_types = [t for t in types if t != "null"]
-        given = {**schema, "type": kept_types[0] if len(kept_types) == 1 else kept_types}
-        if "enum" in given:
-            given["enum"] = [v for v in given["enum"] if v is not None]
-        return given
+        return {**kept[0], **rest}
     return schema
 
 

@@ -284,13 +284,20 @@ async def get_roster(
     known_at: KnownAt = None,
     as_of: AsOf = None,
     include: Annotated[
-        Literal["suborgs"] | None,
-        QueryParameter(description="suborgs: add the members of sub-orgs on that date"),
+        str | None,
+        QueryParameter(enum=["suborgs"], description="suborgs: add the members of sub-orgs on that date"),
     ] = None,
     min_status: MinStatus = "reported",
 ) -> Response[bytes]:
     # One statement resolves the position, checks the org and reads the rows.
     asked = on_day(on)
+    if include not in (None, "suborgs"):
+        # Taken as text (Litestar would read `null` as absent): one enum in the contract.
+        raise ProblemError(
+            400,
+            f"bad query parameter include: {include!r}",
+            errors=[FieldError("include", "", "one of: suborgs")],
+        )
 
     async def attempt(
         conn: Conn, as_of: int | None, known_at: datetime | None

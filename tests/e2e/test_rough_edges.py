@@ -178,3 +178,9 @@ async def test_an_undated_join_is_possible_up_to_the_day_its_source_was_publishe
     both = (await client.get("/orgs/msl/roster", params={"on": "2020-01-01"})).json()
     starts = {p["person_id"]: p["start"] for p in both["possible"]}
     assert starts["nat-friedman"] == starts["ruoming-pang"]
+
+
+@pytest.mark.parametrize("value", ["null", "all", "SUBORGS"])
+async def test_include_is_suborgs_or_nothing(client: AsyncTestClient, value: str) -> None:  # type: ignore[type-arg]
+    body = assert_problem(await client.get("/orgs/msl/roster", params={"include": value}), 400)
+    assert body["errors"] == [{"field": "include", "pointer": "", "reason": "one of: suborgs"}]
