@@ -11,9 +11,10 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler
 
-from service import database, openapi, problems, store
-from service.api import common, events, health, history, reads, stream
+from service import database, problems, store
+from service.api import common, contract, document, events, health, reads, stream
 from service.appender import Appender
 from service.logging import get_logger
 from service.metrics import Metrics
@@ -25,20 +26,12 @@ from service.watch import ProjectionWatch
 
 log = get_logger(__name__)
 
-ROUTES = [
+ROUTES: list[ControllerRouterHandler] = [
     events.post_events,
     events.list_events,
     events.get_event,
     stream.stream_events,
-    reads.list_orgs,
-    reads.get_org,
-    reads.get_roster,
-    reads.get_tree,
-    history.get_org_history,
-    reads.list_people,
-    reads.get_timeline,
-    reads.get_flows,
-    reads.get_state,
+    reads.router,
     health.healthz,
     health.readyz,
     health.metrics,
@@ -129,8 +122,8 @@ def create_app(
             title="hiring-news",
             version="0.1.0",
             description="\n\n".join(" ".join(p.split()) for p in DESCRIPTION.split("\n\n")),
-            components=openapi.SECURITY_SCHEMES,
-            render_plugins=[openapi.ContractPlugin(as_yaml=True), openapi.ContractPlugin(as_yaml=False)],
+            components=contract.SECURITY_SCHEMES,
+            render_plugins=[document.ContractPlugin(as_yaml=True), document.ContractPlugin(as_yaml=False)],
         ),
         logging_config=None,
         debug=False,

@@ -166,5 +166,24 @@ def embedded_server(data_dir: Path) -> Iterator[str]:
     try:
         yield str(server.get_uri())
     finally:
+        # The last process to leave stops it; one that leaves before another (a `keys`
+        # command while `serve` runs) leaves it running for that one.
         server.cleanup()
-        log.info("embedded postgresql stopped", pgdata=str(pgdata))
+        others = _handles(pgdata)
+        if others:
+            log.info(
+                "embedded postgresql left running for the other processes using it",
+                pgdata=str(pgdata),
+                pids=others,
+            )
+        else:
+            log.info("embedded postgresql stopped", pgdata=str(pgdata))
+
+
+def _handles(pgdata: Path) -> list[int]:
+    """The live processes other than this one that hold the embedded server."""
+    try:
+        pids = json.loads((pgdata / ".handle_pids.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if isinstance(pid, int) and pid != os.getpid() and _alive(pid)]

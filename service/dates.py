@@ -22,6 +22,7 @@ MIN_YEAR = 1900
 MAX_YEAR = 2100
 
 _VALUE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$", re.ASCII)
 
 
 class PartialDateError(ValueError):
@@ -44,6 +45,20 @@ def parse_day(text: str) -> date:
     return _value_range(text, match)[0]
 
 
+def asked_day(text: str) -> date:
+    """A day a reader asks about (`on=`, `since=`): YYYY-MM-DD, any real day of the calendar.
+
+    Unlike the days of claims, no window of years: asking about 1850 is no typo worth
+    refusing, it simply finds nothing. The reasons are those of the claims' dates.
+    """
+    match = _DAY.fullmatch(text)
+    if match is None:
+        raise PartialDateError(f"{text!r} is not a day: give YYYY-MM-DD")
+    if int(match.group(1)) < 1:
+        raise PartialDateError(f"{text!r} has no year 0")
+    return _value_range(text, match, window=False)[0]
+
+
 def value_range(value: str) -> tuple[date, date]:
     """The first and last day that a value of precision year, month or day covers."""
     match = _VALUE.match(value)
@@ -52,9 +67,9 @@ def value_range(value: str) -> tuple[date, date]:
     return _value_range(value, match)
 
 
-def _value_range(value: str, match: re.Match[str]) -> tuple[date, date]:
+def _value_range(value: str, match: re.Match[str], *, window: bool = True) -> tuple[date, date]:
     year = int(match.group(1))
-    if not MIN_YEAR <= year <= MAX_YEAR:
+    if window and not MIN_YEAR <= year <= MAX_YEAR:
         raise PartialDateError(f"year {year} is outside {MIN_YEAR}..{MAX_YEAR}")
     month_text, day_text = match.group(2), match.group(3)
     if month_text is None:

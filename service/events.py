@@ -21,7 +21,9 @@ import msgspec
 
 from service import dates
 
-Slug = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$", description="a slug id")]
+# Person and org ids: written here once, and used by the API's path and query parameters too.
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,99}$"
+Slug = Annotated[str, msgspec.Meta(pattern=SLUG_PATTERN, description="a slug id")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -203,7 +205,8 @@ class MemberJoinedData(Struct, frozen=True, kw_only=True):
     title: Short | None = None
     from_org_id: Slug | None = None
     from_org_name: Name | None = None
-    on: OnDate
+    # Left out: undated, (-inf, the source's published day], as `{"text": ...}` alone.
+    on: OnDate | None = None
 
     def __post_init__(self) -> None:
         _check_on(self.on)
@@ -217,7 +220,8 @@ class MemberLeftData(Struct, frozen=True, kw_only=True):
     to_org_id: Slug | None = None
     to_org_name: Name | None = None
     reason: Text | None = None
-    on: OnDate
+    # Left out: undated, (-inf, the source's published day], as `{"text": ...}` alone.
+    on: OnDate | None = None
 
     def __post_init__(self) -> None:
         _check_on(self.on)
@@ -228,7 +232,8 @@ class MemberRoleChangedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     role: Role
     title: Short | None = None
-    on: OnDate
+    # Left out: undated, (-inf, the source's published day], as `{"text": ...}` alone.
+    on: OnDate | None = None
 
     def __post_init__(self) -> None:
         _check_on(self.on)
@@ -240,7 +245,8 @@ class LeadAppointedData(Struct, frozen=True, kw_only=True):
     org_id: Slug
     org_name: Name | None = None
     title: Short | None = None
-    on: OnDate
+    # Left out: undated, (-inf, the source's published day], as `{"text": ...}` alone.
+    on: OnDate | None = None
 
     def __post_init__(self) -> None:
         _check_on(self.on)
@@ -386,6 +392,20 @@ def content_hash(event: Envelope) -> bytes:
     return hashlib.sha256(_encoder.encode(payload)).digest()
 
 
+def content_key(event: Envelope) -> str:
+    """The idempotency key a claim gets from its content alone: the same claim, however
+    its JSON was written, always gets the same key, so a retried or re-imported claim is a
+    replay, never a copy (`import`, `push` and `service.client` all key events this way)."""
+    return "import:" + content_hash(event).hex()[:40]
+
+
+def keyed(event: Event) -> Event:
+    """The event with its own idempotency key, or one from its content if it has none."""
+    if event.idempotency_key is not None:
+        return event
+    return msgspec.structs.replace(event, idempotency_key=content_key(event))
+
+
 def fact_key(event: Event) -> str:
     """Claims about the same fact share this key: type, person, org and role."""
     data: Any = event.data
@@ -468,6 +488,10 @@ def upcast(type_: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
 
 
 _TYPE_BY_NAME: Final = dict(zip(TYPE_NAMES, EVENT_TYPES, strict=True))
+# Each type's `data` Struct, by type name.
+DATA_TYPES: Final[dict[str, type[Struct]]] = {
+    name: typing.get_type_hints(envelope)["data"] for name, envelope in _TYPE_BY_NAME.items()
+}
 
 
 def from_stored(

@@ -15,8 +15,8 @@ import msgspec
 
 from service import events as ev
 from service import store
-from service.problems import field_error
 from service.store import Conn
+from service.wire import field_error
 
 BATCH = 500
 
@@ -51,7 +51,7 @@ def decode_line(number: int, line: bytes) -> ev.Event | None:
         raise BadLine(number, "one event object per line, not an array")
     event: ev.Event = decoded
     if event.idempotency_key is None:
-        event = msgspec.structs.replace(event, idempotency_key="import:" + ev.content_hash(event).hex()[:40])
+        event = ev.keyed(event)
     return event
 
 

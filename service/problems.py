@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -17,34 +16,18 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from service.logging import get_logger
 
+# The shapes are declared in service.wire, shared with the client; handlers import them here.
+from service.wire import PROBLEM_JSON as PROBLEM_JSON
+from service.wire import FieldError as FieldError
+from service.wire import Problem as Problem
+from service.wire import field_error as field_error
+from service.wire import pointer_of as pointer_of
+
 log = get_logger(__name__)
-
-PROBLEM_JSON: Final = "application/problem+json"
-
-
-class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
-    """What is wrong at one place of the request: `field` is a JSONPath (`$[3].data.on`) or a
-    parameter name, `pointer` the same place as a JSON Pointer (`/3/data/on`; empty for a
-    parameter)."""
-
-    field: str
-    pointer: str
-    reason: str
-
-
-class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
-    """An RFC 9457 problem document; `errors` lists field-level reasons, when there are any."""
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    errors: list[FieldError] = []
 
 
 class ProblemError(Exception):
-    """Raised by handlers and the store to answer with a problem document."""
+    """Raised by handlers to answer with a problem document."""
 
     def __init__(
         self,
@@ -59,31 +42,6 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = errors or []
         self.headers = headers or {}
-
-
-_AT: Final = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
-_FIELD_PREFIX: Final = re.compile(r"^(?P<field>[a-z_]+): (?P<reason>.*)$", re.DOTALL)
-_STEP: Final = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[\.\.\.\]")
-
-
-def pointer_of(path: str) -> str:
-    """`$[0].data.on` -> `/0/data/on`."""
-    return "".join("/" + (m.group(1) or m.group(2) or "") for m in _STEP.finditer(path[1:]))
-
-
-def field_error(message: str, *, base: str = "$") -> FieldError:
-    """Turn a msgspec validation message into a field-level error."""
-    match = _AT.match(message)
-    assert match is not None
-    reason, path = match.group("reason"), match.group("path") or base
-    # Checks in __post_init__ can only report the struct's path; they prefix the
-    # field's name ("on: ...") so the answer can point at the field itself.
-    prefixed = _FIELD_PREFIX.match(reason)
-    if prefixed and not path.endswith("." + prefixed.group("field")):
-        path, reason = f"{path}.{prefixed.group('field')}", prefixed.group("reason")
-    elif prefixed:
-        reason = prefixed.group("reason")
-    return FieldError(field=path, pointer=pointer_of(path), reason=reason)
 
 
 def problem_response(

@@ -217,23 +217,92 @@ async def flows(
 
 
 async def state(conn: Conn, on: date, as_of: int, min_status: answers.MinStatus) -> answers.StateView:
+    """Every org on a day with its roster, at once (the fold's whole answer, for the tests)."""
     orgs = [org_row(r) for r in await conn.fetch(Q["all_org_rows"], as_of)]
     rows = [membership(r) for r in await conn.fetch(Q["all_membership_rows_on"], as_of, on)]
     people = await _people(conn, (r.person_id for r in rows), as_of)
     return answers.state_view(on, min_status, orgs, rows, people, as_of)
 
 
-async def people(conn: Conn, as_of: int) -> list[PersonRow]:
-    return [person_row(r) for r in await conn.fetch(Q["all_person_rows"], as_of)]
+# ---- lists, a page at a time -------------------------------------------------------------
+#
+# Lists are paged by id: a page is the next `limit` ids of the kind that the log had
+# mentioned by P (the registry's primary key, a B-tree range scan), then the rows of those
+# ids alone. `next` is the last id scanned when the page is full, so a page may hold fewer
+# answers than ids (an org with no version on record), never skip one.
 
 
-async def orgs(conn: Conn, on: date, as_of: int) -> list[answers.OrgView]:
-    by_org: dict[str, list[OrgRow]] = {}
-    for record in await conn.fetch(Q["all_org_rows"], as_of):
+async def _ids(
+    conn: Conn, kind: str, as_of: int, after: str | None, limit: int
+) -> tuple[list[str], str | None]:
+    ids = [r["id"] for r in await conn.fetch(Q["entity_page"], kind, as_of, after or "", limit)]
+    return ids, (ids[-1] if len(ids) == limit else None)
+
+
+async def _org_versions(conn: Conn, org_ids: list[str], as_of: int) -> dict[str, list[OrgRow]]:
+    by_org: dict[str, list[OrgRow]] = {org_id: [] for org_id in org_ids}
+    for record in await conn.fetch(Q["org_rows_of_ids"], org_ids, as_of):
         row = org_row(record)
-        by_org.setdefault(row.org_id, []).append(row)
-    views = (answers.org_view(org_id, on, rows, as_of) for org_id, rows in sorted(by_org.items()))
+        by_org[row.org_id].append(row)
+    return by_org
+
+
+async def state_page(
+    conn: Conn, on: date, as_of: int, min_status: answers.MinStatus, *, after: str | None, limit: int
+) -> tuple[answers.StateView, str | None]:
+    """A page of the replay: the orgs after `after` in id order that exist on the day."""
+    ids, next_after = await _ids(conn, "org", as_of, after, limit)
+    orgs = [row for rows in (await _org_versions(conn, ids, as_of)).values() for row in rows]
+    rows = [membership(r) for r in await conn.fetch(Q["membership_rows_of_orgs_on"], ids, as_of, on)]
+    people = await _people(conn, (r.person_id for r in rows), as_of)
+    return answers.state_view(on, min_status, orgs, rows, people, as_of), next_after
+
+
+async def people(
+    conn: Conn, as_of: int, *, after: str | None = None, limit: int = 1000
+) -> tuple[list[PersonRow], str | None]:
+    ids, next_after = await _ids(conn, "person", as_of, after, limit)
+    found = await _people(conn, ids, as_of)
+    return [found[i] for i in ids if i in found], next_after
+
+
+async def orgs(
+    conn: Conn, on: date, as_of: int, *, after: str | None = None, limit: int = 1000
+) -> tuple[list[answers.OrgView], str | None]:
+    ids, next_after = await _ids(conn, "org", as_of, after, limit)
+    views = (
+        answers.org_view(org_id, on, rows, as_of)
+        for org_id, rows in (await _org_versions(conn, ids, as_of)).items()
+    )
+    return [v for v in views if v is not None], next_after
+
+
+async def count(conn: Conn, kind: str, as_of: int) -> int:
+    """How many people or orgs the log had mentioned by a position."""
+    return int(await conn.fetchval(Q["entity_count"], kind, as_of))
+
+
+def _pattern(needle: str) -> str:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def people_matching(conn: Conn, needle: str, as_of: int, limit: int) -> list[PersonRow]:
+    """People whose id, name or an alias holds `needle`, as of a position (a search box)."""
+    return [person_row(r) for r in await conn.fetch(Q["people_matching"], _pattern(needle), as_of, limit)]
+
+
+async def org_views(conn: Conn, org_ids: list[str], on: date, as_of: int) -> list[answers.OrgView]:
+    """These orgs' views on a day, as of a position, in the order given."""
+    versions = await _org_versions(conn, org_ids, as_of)
+    views = (answers.org_view(org_id, on, versions[org_id], as_of) for org_id in org_ids)
     return [v for v in views if v is not None]
+
+
+async def orgs_matching(conn: Conn, needle: str, on: date, as_of: int, limit: int) -> list[answers.OrgView]:
+    """Orgs whose id or name holds `needle`, as of a position (a search box)."""
+    ids = [r["org_id"] for r in await conn.fetch(Q["orgs_matching"], _pattern(needle), as_of, limit)]
+    return await org_views(conn, ids, on, as_of)
 
 
 async def org_history(

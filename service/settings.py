@@ -4,8 +4,53 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Final
 
 import msgspec
+
+# Every variable the service reads: name, default, meaning. `serve --help` lists them,
+# and the README's table says the same (a test compares them).
+ENVIRONMENT: Final = (
+    ("DATABASE_URL", "unset: embedded PostgreSQL", "the PostgreSQL to use (postgresql://user@host:5432/db)"),
+    ("DATABASE_READ_URL", "DATABASE_URL", "a read replica for read endpoints"),
+    ("HIRING_NEWS_DATA_DIR", ".data", "where the embedded PostgreSQL keeps its data"),
+    ("HIRING_NEWS_BOOTSTRAP_KEY", "unset", "also accepted as an admin key (first start, tests, CI)"),
+    ("HIRING_NEWS_LOG_LEVEL", "info (warning for the other commands)", "debug, info, warning, error"),
+    ("HIRING_NEWS_POOL_MIN", "2", "the least connections in the pool, per process"),
+    ("HIRING_NEWS_POOL_MAX", "10", "the most connections in the pool, per process"),
+    ("HIRING_NEWS_CORS_ORIGINS", "unset (CORS off)", "comma-separated allowed origins"),
+    ("HIRING_NEWS_READ_KEY_REQUIRED", "unset: reads are public", "1: any valid key is needed to read"),
+    ("HIRING_NEWS_RATE_LIMIT", "0 (off)", "requests a minute per key (per process)"),
+    (
+        "HIRING_NEWS_RATE_LIMIT_ANONYMOUS",
+        "as HIRING_NEWS_RATE_LIMIT",
+        "requests a minute per client address, without a key",
+    ),
+    (
+        "HIRING_NEWS_READ_WAIT",
+        "2",
+        "seconds a read waits for the projector to reach the position it asks for",
+    ),
+    (
+        "HIRING_NEWS_STATEMENT_TIMEOUT",
+        "10",
+        "seconds a statement of a request may run (PostgreSQL's statement_timeout on the API's pools)",
+    ),
+    ("HIRING_NEWS_ACQUIRE_TIMEOUT", "5", "seconds a request waits for a pooled connection"),
+    (
+        "HIRING_NEWS_LOCK_TIMEOUT",
+        "5",
+        "seconds an append waits for the log's lock (PostgreSQL's lock_timeout)",
+    ),
+    ("HIRING_NEWS_MAX_STREAMS", "100", "live streams (GET /events/stream) per process; 503 beyond"),
+    ("HIRING_NEWS_STREAM_HEARTBEAT", "15", "seconds of silence before a stream sends a heartbeat comment"),
+    (
+        "HIRING_NEWS_STREAM_WRITE_TIMEOUT",
+        "10",
+        "seconds one write to a stream's client may take before it is dropped",
+    ),
+    ("HIRING_NEWS_KEY", "unset", "the key `push` and the reading commands send with --url"),
+)
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +81,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_streams: int = 100
     stream_heartbeat_seconds: float = 15.0
     stream_write_timeout_seconds: float = 10.0
+    # The key `push` and the reading commands send to a service given by --url.
+    client_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -66,4 +113,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_streams=int(get("HIRING_NEWS_MAX_STREAMS") or 100),
             stream_heartbeat_seconds=float(get("HIRING_NEWS_STREAM_HEARTBEAT") or 15.0),
             stream_write_timeout_seconds=float(get("HIRING_NEWS_STREAM_WRITE_TIMEOUT") or 10.0),
+            client_key=get("HIRING_NEWS_KEY"),
         )

@@ -17,6 +17,9 @@ from asyncpg.pool import PoolConnectionProxy
 from service import events as ev
 from service.sql import QUERIES as Q
 
+# The shape GET /events answers with, declared with the other wire shapes.
+from service.wire import StoredEvent as StoredEvent
+
 _json: Final = msgspec.json.Encoder()
 
 # A connection of our own or one borrowed from the pool: the queries take either.
@@ -339,28 +342,23 @@ async def _insert(conn: Conn, group: _Group) -> None:
 # ---- reading the log -------------------------------------------------------------------
 
 
-class StoredEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """The envelope as accepted, plus what the server assigned."""
-
-    type: str
-    event_id: uuid.UUID
-    position: int
-    recorded_at: datetime
-    fact_key: str
-    schema_version: int
-    status: str
-    idempotency_key: str | None
-    source: msgspec.Raw | None
-    data: msgspec.Raw
+# The stored `data` and `source` are read through their Structs and encoded again, so they
+# come back as every answer is written (the Struct's field order, no spaces), not in
+# jsonb's order and spacing. About 10 µs an event.
+_data: Final = {name: msgspec.json.Decoder(data_type) for name, data_type in ev.DATA_TYPES.items()}
+_source: Final = msgspec.json.Decoder(ev.Source)
+_NULL: Final = msgspec.Raw(b"null")
 
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:
     type_, version = row["type"], row["schema_version"]
-    data = row["data"].encode()
     current = ev.SCHEMA_VERSION[type_]
-    if version != current:
+    if version == current:
+        data = _json.encode(_data[type_].decode(row["data"]))
+    else:
         # Old payloads are upcast on read, never rewritten in the log.
-        data = _json.encode(ev.upcast(type_, version, msgspec.json.decode(data)))
+        upcast = ev.upcast(type_, version, msgspec.json.decode(row["data"]))
+        data = _json.encode(msgspec.convert(upcast, ev.DATA_TYPES[type_]))
     return StoredEvent(
         type=type_,
         event_id=row["event_id"],
@@ -370,7 +368,7 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
         schema_version=current,
         status=row["status"],
         idempotency_key=row["idempotency_key"],
-        source=None if row["source"] is None else msgspec.Raw(row["source"].encode()),
+        source=_NULL if row["source"] is None else msgspec.Raw(_json.encode(_source.decode(row["source"]))),
         data=msgspec.Raw(data),
     )
 

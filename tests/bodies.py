@@ -51,3 +51,11 @@ async def post(client: AsyncTestClient, body: Any, headers: dict[str, str] | Non
     return await client.post(
         "/events", content=raw, headers={**JSON, **(ADMIN if headers is None else headers)}
     )
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and "Traceback" not in response.text
+    return body

@@ -13,8 +13,8 @@ import msgspec
 from litestar import Request, Response, get
 
 from service.api.common import json_answer, pool
+from service.api.contract import answer
 from service.metrics import CONTENT_TYPE
-from service.openapi import answer
 from service.sql import QUERIES as Q
 
 READY_TIMEOUT_SECONDS = 2

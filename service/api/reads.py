@@ -7,22 +7,30 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
-import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, Router, get
 from litestar.params import PathParameter, QueryParameter
 
 from service import answers, reads
+from service import events as ev
 from service.api.common import json_answer, pool, read_pool, settings
-from service.openapi import ETAG, PROJECTION_LAG, READ_SECURITY, read
+from service.api.contract import ETAG, PROJECTION_LAG, READ_SECURITY, read
+from service.dates import PartialDateError, asked_day
 from service.problems import RETRY_AFTER_SECONDS, FieldError, ProblemError
 from service.store import Conn
 from service.watch import ProjectionWatch
+from service.wire import Orgs, People, PersonSummary, StatePage
 
 T = TypeVar("T")
 
-On = Annotated[date | None, QueryParameter(description="the valid date, YYYY-MM-DD (default: today, UTC)")]
+# Days are taken as text and read by `asked_day`, so a bad one is refused naming the
+# parameter and the reason (as the body's dates are), not with the decoder's generic words;
+# the contract still says `format: date`.
+On = Annotated[
+    str | None,
+    QueryParameter(format="date", description="the valid date, YYYY-MM-DD (default: today, UTC)"),
+]
 KnownAt = Annotated[
     datetime | None,
     QueryParameter(description="RFC 3339 timestamp: answer as the log knew it then (exclusive with as_of)"),
@@ -34,31 +42,65 @@ MinStatus = Annotated[
     Literal["rumor", "reported", "confirmed"],
     QueryParameter(description="the least sure claims a roster counts"),
 ]
-OrgId = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$", description="an org id (slug)")]
-PersonId = Annotated[
-    str, PathParameter(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$", description="a person id (slug)")
+OrgId = Annotated[str, PathParameter(pattern=ev.SLUG_PATTERN, description="an org id (slug)")]
+PersonId = Annotated[str, PathParameter(pattern=ev.SLUG_PATTERN, description="a person id (slug)")]
+# Lists are paged by id, the way GET /events is paged by position.
+PAGE_DEFAULT: Final = 100
+PAGE_MAX: Final = 1000
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=PAGE_MAX, description=f"at most this many items (default {PAGE_DEFAULT})")
+]
+# Taken as text (Litestar would read `null` as absent) and checked: one enum in the contract.
+Include = Annotated[
+    str | None,
+    QueryParameter(enum=["suborgs"], description="suborgs: add the sub-orgs on that date"),
 ]
 
 
-class PersonSummary(msgspec.Struct, frozen=True):
-    person_id: str
-    name: str | None
-    aliases: tuple[str, ...]
+def with_suborgs(include: str | None) -> bool:
+    if include not in (None, "suborgs"):
+        raise ProblemError(
+            400,
+            f"bad query parameter include: {include!r}",
+            errors=[FieldError("include", "", "one of: suborgs")],
+        )
+    return include == "suborgs"
 
 
-class People(msgspec.Struct, frozen=True):
-    as_of: int
-    people: list[PersonSummary]
-
-
-class Orgs(msgspec.Struct, frozen=True):
-    on: date
-    as_of: int
-    orgs: list[answers.OrgView]
+AfterOrg = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=ev.SLUG_PATTERN, description="return orgs with an id above this one (a page's `next`)"
+    ),
+]
+AfterPerson = Annotated[
+    str | None,
+    QueryParameter(
+        pattern=ev.SLUG_PATTERN, description="return people with an id above this one (a page's `next`)"
+    ),
+]
 
 
 def _today() -> date:
     return datetime.now(UTC).date()
+
+
+def day(name: str, text: str | None, default: date | None = None) -> date | None:
+    """A day parameter, or a 400 naming it with the reason."""
+    if text is None:
+        return default
+    try:
+        return asked_day(text)
+    except PartialDateError as error:
+        raise ProblemError(
+            400, f"bad query parameter {name}: {error}", errors=[FieldError(name, "", str(error))]
+        ) from None
+
+
+def on_day(text: str | None) -> date:
+    found = day("on", text, _today())
+    assert found is not None
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,25 +262,26 @@ def answer(request: Request[Any, Any, Any], body: Any, at: Reading) -> Response[
     "/orgs",
     summary="Every org, with its name, kind and parent on a date",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(Orgs, "Every org the log knows, as of the position."),
 )
 async def list_orgs(
-    request: Request[Any, Any, Any], on: On = None, known_at: KnownAt = None, as_of: AsOf = None
+    request: Request[Any, Any, Any],
+    on: On = None,
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
+    after: AfterOrg = None,
+    limit: Limit = PAGE_DEFAULT,
 ) -> Response[bytes]:
-    day = on or _today()
+    asked = on_day(on)
     async with reading(request, as_of, known_at) as (conn, at):
-        views = await reads.orgs(conn, day, at.stand.position)
-    return answer(request, Orgs(day, at.stand.position, views), at)
+        views, next_after = await reads.orgs(conn, asked, at.stand.position, after=after, limit=limit)
+    return answer(request, Orgs(asked, at.stand.position, views, next_after), at)
 
 
 @get(
     "/orgs/{org_id:str}",
     summary="One org: name, kind and parent on a date",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.OrgView,
         "The org on that date; `exists` is false outside its lifetime.",
@@ -253,7 +296,7 @@ async def get_org(
     as_of: AsOf = None,
 ) -> Response[bytes]:
     async with reading(request, as_of, known_at) as (conn, at):
-        view = await reads.org(conn, org_id, on or _today(), at.stand.position)
+        view = await reads.org(conn, org_id, on_day(on), at.stand.position)
     return answer(request, view, at)
 
 
@@ -261,8 +304,6 @@ async def get_org(
     "/orgs/{org_id:str}/roster",
     summary="Who is in an org on a date, and who may be",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Roster,
         "Members, and possible members where the news is vague.",
@@ -275,14 +316,12 @@ async def get_roster(
     on: On = None,
     known_at: KnownAt = None,
     as_of: AsOf = None,
-    include: Annotated[
-        Literal["suborgs"] | None,
-        QueryParameter(description="suborgs: add the members of sub-orgs on that date"),
-    ] = None,
+    include: Include = None,
     min_status: MinStatus = "reported",
 ) -> Response[bytes]:
     # One statement resolves the position, checks the org and reads the rows.
-    day = on or _today()
+    asked = on_day(on)
+    suborgs = with_suborgs(include)
 
     async def attempt(
         conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
@@ -290,10 +329,10 @@ async def get_roster(
         return await reads.roster(
             conn,
             org_id,
-            day,
+            asked,
             as_of,
             known_at,
-            include_suborgs=include == "suborgs",
+            include_suborgs=suborgs,
             min_status=min_status,
             exact=exact,
         )
@@ -306,8 +345,6 @@ async def get_roster(
     "/orgs/{org_id:str}/tree",
     summary="An org and its sub-orgs on a date",
     tags=["orgs"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Tree,
         "The org and its sub-orgs, nested.",
@@ -322,7 +359,7 @@ async def get_tree(
     as_of: AsOf = None,
 ) -> Response[bytes]:
     async with reading(request, as_of, known_at) as (conn, at):
-        found = await reads.tree(conn, org_id, on or _today(), at.stand.position)
+        found = await reads.tree(conn, org_id, on_day(on), at.stand.position)
     return answer(request, found, at)
 
 
@@ -330,25 +367,25 @@ async def get_tree(
     "/people",
     summary="Every person the log knows",
     tags=["people"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(People, "Every person, with names and aliases."),
 )
 async def list_people(
-    request: Request[Any, Any, Any], known_at: KnownAt = None, as_of: AsOf = None
+    request: Request[Any, Any, Any],
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
+    after: AfterPerson = None,
+    limit: Limit = PAGE_DEFAULT,
 ) -> Response[bytes]:
     async with reading(request, as_of, known_at) as (conn, at):
-        rows = await reads.people(conn, at.stand.position)
+        rows, next_after = await reads.people(conn, at.stand.position, after=after, limit=limit)
     summaries = [PersonSummary(r.person_id, r.name, r.aliases) for r in rows]
-    return answer(request, People(at.stand.position, summaries), at)
+    return answer(request, People(at.stand.position, summaries, next_after), at)
 
 
 @get(
     "/people/{person_id:str}/timeline",
     summary="A career, in start order",
     tags=["people"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Timeline,
         "Every membership, retracted and denied ones flagged by `status`.",
@@ -371,8 +408,6 @@ async def get_timeline(
     "/flows",
     summary="Moves from one org (and its sub-orgs) to another",
     tags=["flows"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
     responses=read(
         answers.Flows,
         "One move per person and transition.",
@@ -381,15 +416,20 @@ async def get_timeline(
 )
 async def get_flows(
     request: Request[Any, Any, Any],
-    from_: Annotated[str, QueryParameter(name="from", pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")],
-    to: Annotated[str, QueryParameter(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")],
-    since: Annotated[date | None, QueryParameter(description="moves on or after this day")] = None,
-    until: Annotated[date | None, QueryParameter(description="moves on or before this day")] = None,
+    from_: Annotated[str, QueryParameter(name="from", pattern=ev.SLUG_PATTERN)],
+    to: Annotated[str, QueryParameter(pattern=ev.SLUG_PATTERN)],
+    since: Annotated[
+        str | None, QueryParameter(format="date", description="moves on or after this day")
+    ] = None,
+    until: Annotated[
+        str | None, QueryParameter(format="date", description="moves on or before this day")
+    ] = None,
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Response[bytes]:
+    first, last = day("since", since), day("until", until)
     async with reading(request, as_of, known_at) as (conn, at):
-        found = await reads.flows(conn, from_, to, since, until, at.stand.position)
+        found = await reads.flows(conn, from_, to, first, last, at.stand.position)
     return answer(request, found, at)
 
 
@@ -397,9 +437,7 @@ async def get_flows(
     "/state",
     summary="Replay: every org with its roster on a date, as known then",
     tags=["state"],
-    security=READ_SECURITY,
-    response_headers=[ETAG, PROJECTION_LAG],
-    responses=read(answers.StateView, "Every org existing that day, with its roster."),
+    responses=read(StatePage, "Every org existing that day, with its roster, a page of orgs at a time."),
 )
 async def get_state(
     request: Request[Any, Any, Any],
@@ -407,7 +445,66 @@ async def get_state(
     known_at: KnownAt = None,
     as_of: AsOf = None,
     min_status: MinStatus = "reported",
+    after: AfterOrg = None,
+    limit: Limit = PAGE_DEFAULT,
 ) -> Response[bytes]:
+    asked = on_day(on)
     async with reading(request, as_of, known_at) as (conn, at):
-        found = await reads.state(conn, on or _today(), at.stand.position, min_status)
+        found, next_after = await reads.state_page(
+            conn, asked, at.stand.position, min_status, after=after, limit=limit
+        )
+    page = StatePage(on=found.on, as_of=found.as_of, orgs=found.orgs, next=next_after)
+    return answer(request, page, at)
+
+
+@get(
+    "/orgs/{org_id:str}/history",
+    summary="Everyone ever in an org, over all valid time",
+    description="One entry per person, in the order of their first start, with each stint (the entries "
+    "of their timeline in this org, without sources: the roster and the timeline have them), and the "
+    "org's versions over valid time: where its name or parent changes, and whether it ended (merged or "
+    "dissolved). `on` matters only with `include=suborgs`: the sub-orgs are those under the org that day.",
+    tags=["orgs"],
+    responses=read(
+        answers.OrgHistory,
+        "Everyone ever in the org, as of the position.",
+        not_found="No org with this id in the log as of the position asked.",
+    ),
+)
+async def get_org_history(
+    request: Request[Any, Any, Any],
+    org_id: OrgId,
+    on: On = None,
+    known_at: KnownAt = None,
+    as_of: AsOf = None,
+    include: Include = None,
+) -> Response[bytes]:
+    """The read behind the org page's picture (service/ui): each person's stints in the org
+    (and, with `include=suborgs`, in the orgs under it on `on`), as their timelines give them
+    but without sources, and the org's versions (names, parents) over time."""
+    asked = on_day(on)
+    suborgs = with_suborgs(include)
+    async with reading(request, as_of, known_at, ("org", org_id)) as (conn, at):
+        found = await reads.org_history(conn, org_id, asked, at.stand.position, include_suborgs=suborgs)
     return answer(request, found, at)
+
+
+# What every read shares, said once: public unless HIRING_NEWS_READ_KEY_REQUIRED (the
+# guard enforces it), the position the answer reflects as an ETag, and the lag header.
+router = Router(
+    path="/",
+    route_handlers=[
+        list_orgs,
+        get_org,
+        get_roster,
+        get_tree,
+        get_org_history,
+        list_people,
+        get_timeline,
+        get_flows,
+        get_state,
+    ],
+    security=READ_SECURITY,
+    response_headers=[ETAG, PROJECTION_LAG],
+    tags=["reads"],
+)

@@ -38,9 +38,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import database, store
 from service.api.common import pool, settings
+from service.api.contract import READ_SECURITY, problem, problems
 from service.api.events import parse_types
 from service.logging import get_logger
-from service.openapi import READ_SECURITY, problem, problems
 from service.problems import RETRY_AFTER_SECONDS, ProblemError
 from service.projector import LOG_CHANNEL
 from service.sql import QUERIES as Q

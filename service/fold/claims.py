@@ -117,6 +117,9 @@ def at(r: DayRange) -> date:
 def valid_time(event: ev.Event) -> tuple[DayRange, str | None]:
     """A claim's `on` as a range of days, with the words of its value."""
     on = getattr(event.data, "on", None)
+    if on is None and isinstance(event, MEMBER_CLAIMS):
+        # A member claim without a date is undated: DESIGN 1, as a date with no value.
+        on = ev.DateRange()
     if on is None:
         return DayRange(None, None), None
     if isinstance(on, str):

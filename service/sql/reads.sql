@@ -117,9 +117,54 @@ CROSS JOIN LATERAL (
     FROM person_rows WHERE person_id = i.id AND positions @> $2::bigint
 ) AS p
 
--- all_person_rows --
+-- entity_page --
+-- A page of the ids of kind $1 the log had mentioned by position $2, after $3 in id
+-- order, $4 at most: one range scan of the registry's primary key (kind, id).
+SELECT id FROM entities
+WHERE kind = $1 AND id > $3 AND first_position <= $2
+ORDER BY id
+LIMIT $4
+
+-- entity_count --
+-- How many ids of kind $1 the log had mentioned by position $2.
+SELECT count(*) FROM entities WHERE kind = $1 AND first_position <= $2
+
+-- people_matching --
+-- The people whose id, name (as of P, $2) or an alias holds the pattern $1 (an ILIKE
+-- pattern, its own % and _ escaped), in id order, $3 at most: a scan of the names
+-- holding at P, as a search box needs.
 SELECT person_id, name, aliases::text AS aliases
-FROM person_rows WHERE positions @> $1::bigint ORDER BY person_id
+FROM person_rows
+WHERE positions @> $2::bigint AND (person_id ILIKE $1 OR name ILIKE $1 OR aliases::text ILIKE $1)
+ORDER BY person_id
+LIMIT $3
+
+-- orgs_matching --
+-- The orgs whose id or name (any version, as of P, $2) holds the pattern $1, in id
+-- order, $3 at most.
+SELECT DISTINCT org_id
+FROM org_rows
+WHERE positions @> $2::bigint AND (org_id ILIKE $1 OR name ILIKE $1)
+ORDER BY org_id
+LIMIT $3
+
+-- org_rows_of_ids --
+-- Every version of the orgs $1 as of P ($2): a GiST probe per org.
+SELECT o.* FROM unnest($1::text[]) AS i(id)
+CROSS JOIN LATERAL (
+    SELECT org_id, name, kind, parent_id, valid_from, valid_until, ended
+    FROM org_rows WHERE org_id = i.id AND positions @> $2::bigint OFFSET 0
+) AS o
+
+-- membership_rows_of_orgs_on --
+-- The membership rows of the orgs $1 on D ($3) as of P ($2): a GiST probe per org.
+SELECT m.* FROM unnest($1::text[]) AS i(id)
+CROSS JOIN LATERAL (
+    SELECT person_id, org_id, role, title, start_value, start_earliest, start_latest, ended,
+           end_value, end_earliest, end_latest, seg_from, seg_until, status, fact_key, stint,
+           sources::text AS sources
+    FROM membership_rows WHERE org_id = i.id AND positions @> $2::bigint AND valid @> $3::date OFFSET 0
+) AS m
 
 -- all_move_rows --
 SELECT person_id, from_org_id, to_org_id, on_value, on_earliest, on_latest, sources::text AS sources

@@ -37,10 +37,10 @@ from markupsafe import Markup
 
 from service import answers, reads, store
 from service.api.common import pool, read_pool
+from service.api.contract import READ_SECURITY
 from service.api.events import parse_types
-from service.api.reads import AsOf, KnownAt, MinStatus, On, OrgId, PersonId, Reading, _today, waiting
+from service.api.reads import AsOf, KnownAt, MinStatus, On, OrgId, PersonId, Reading, _today, on_day, waiting
 from service.fold import SOURCES, SourceRef
-from service.openapi import READ_SECURITY
 from service.problems import ProblemError
 from service.store import Conn
 from service.ui import pictures
@@ -131,8 +131,10 @@ async def home(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Template:
-    """Every org (as on `on`) and every person, or those whose name, alias or id holds `q`."""
-    day = on or _today()
+    """The first orgs (as on `on`) and people, or those whose name, alias or id holds `q`:
+    the same reads as GET /orgs and GET /people, a search by SQL for `q`."""
+    day = on_day(on)
+    needle = (q or "").strip()
 
     async def attempt(
         conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
@@ -140,13 +142,18 @@ async def home(
         stand = await reads.stand(conn, as_of, known_at, exact=exact)
         if stand.behind:
             return None, stand
-        return (await reads.orgs(conn, day, stand.position), await reads.people(conn, stand.position)), stand
+        at = stand.position
+        if needle:
+            orgs = await reads.orgs_matching(conn, needle, day, at, LISTED + 1)
+            people = await reads.people_matching(conn, needle, at, LISTED + 1)
+            counts = (len(orgs), len(people))
+        else:
+            orgs, _ = await reads.orgs(conn, day, at, limit=LISTED + 1)
+            people, _ = await reads.people(conn, at, limit=LISTED + 1)
+            counts = (await reads.count(conn, "org", at), await reads.count(conn, "person", at))
+        return (orgs, people, counts), stand
 
-    (orgs, people), at = await waiting(request, as_of, known_at, attempt)
-    needle = (q or "").strip().lower()
-    if needle:
-        orgs = [o for o in orgs if needle in f"{o.org_id} {o.name or ''}".lower()]
-        people = [p for p in people if needle in " ".join([p.person_id, p.name or "", *p.aliases]).lower()]
+    (orgs, people, (orgs_count, people_count)), at = await waiting(request, as_of, known_at, attempt)
     existing = [o for o in orgs if o.exists]
     return Template(
         "home.html",
@@ -155,9 +162,9 @@ async def home(
             "on": day,
             "stood": _stood(at),
             "orgs": existing[:LISTED],
-            "orgs_count": len(existing),
+            "orgs_count": orgs_count,
             "people": people[:LISTED],
-            "people_count": len(people),
+            "people_count": people_count,
             "listed": LISTED,
             "org_names": {o.org_id: o.name for o in orgs},
         },
@@ -174,7 +181,7 @@ async def org_page(
     include: Include = None,
     min_status: MinStatus = "reported",
 ) -> Template:
-    day = on or _today()
+    day = on_day(on)
     suborgs = include == "suborgs"
 
     # The roster exactly as GET /orgs/{id}/roster answers it; it fixes the position.
@@ -254,7 +261,7 @@ async def tree_page(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Template:
-    day = on or _today()
+    day = on_day(on)
 
     async def attempt(
         conn: Conn, as_of: int | None, known_at: datetime | None, exact: bool
@@ -287,7 +294,7 @@ async def person_page(
     known_at: KnownAt = None,
     as_of: AsOf = None,
 ) -> Template:
-    day = on or _today()
+    day = on_day(on)
 
     # The career exactly as GET /people/{id}/timeline answers it.
     async def attempt(
@@ -342,7 +349,11 @@ async def flows_page(
         found = None
         if from_ and to:
             found = await reads.flows(conn, from_, to, since, until, stand.position)
-        return (found, await reads.orgs(conn, _today(), stand.position)), stand
+        named = sorted(
+            {i for i in (from_, to) if i}
+            | {o for m in (found.moves if found else []) for o in (m.from_org_id, m.to_org_id)}
+        )
+        return (found, await reads.org_views(conn, named, _today(), stand.position)), stand
 
     (flows, orgs), at = await waiting(request, as_of, known_at, attempt)
     names = {o.org_id: o.name for o in orgs}
@@ -388,7 +399,7 @@ async def feed_page(
 
 def _feed_item(event: store.StoredEvent) -> dict[str, Any]:
     data = msgspec.json.decode(event.data)
-    source = msgspec.json.decode(event.source) if event.source is not None else {}
+    source = msgspec.json.decode(event.source) or {}  # `null` for an event without a source
     return {
         "position": event.position,
         "type": event.type,

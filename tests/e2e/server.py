@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -42,30 +43,40 @@ def cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subpro
 
 @contextmanager
 def serving(
-    env: dict[str, str], cwd: Path | None = None, log: Path | None = None
+    env: dict[str, str], cwd: Path | None = None, log: Path | None = None, port: int | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = free_port()
-    stderr = None if log is None else log.open("wb")
-    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=cwd, stderr=stderr)
+    port = port or free_port()
+    stderr = None if log is None else log.open("ab")
+    process = start(env, port, cwd=cwd, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited with {process.returncode}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("serve did not become ready in 60 s")
-            time.sleep(0.1)
+        ready(base, process)
         yield base, process
     finally:
         stop(process)
         if stderr is not None:
             stderr.close()
+
+
+def start(
+    env: dict[str, str], port: int, cwd: Path | None = None, stderr: Any = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=cwd, stderr=stderr)
+
+
+def ready(base: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"serve did not become ready in {seconds:.0f} s")
+        time.sleep(0.1)
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> int:

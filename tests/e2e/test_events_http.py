@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.bodies import joined, post
+from tests.bodies import assert_problem, joined, post
 from tests.conftest import ADMIN
 
 
 async def total(client: AsyncTestClient) -> int:  # type: ignore[type-arg]
     answer = await client.get("/events", params={"limit": 1000})
     return len(answer.json()["events"])
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status and body["title"] and "Traceback" not in response.text
-    return body
 
 
 async def test_post_one_then_read_it_back(client: AsyncTestClient) -> None:  # type: ignore[type-arg]

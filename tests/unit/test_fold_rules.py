@@ -180,6 +180,25 @@ def test_a_date_with_no_value_runs_from_minus_infinity_to_the_published_day() ->
     assert (start.value, start.earliest, start.latest) == (None, None, d("2025-07-08"))
 
 
+def test_a_member_claim_without_on_is_undated_like_a_date_without_value() -> None:
+    """Issue 12: `on` left out of a member claim means undated, (-inf, published_at]."""
+    left_out = build(
+        joined("ada", "a", None),  # type: ignore[arg-type]
+        appointed("bob", "a", None),  # type: ignore[arg-type]
+    )
+    worded = build(
+        joined("ada", "a", ev.DateRange(text="recently")),
+        appointed("bob", "a", ev.DateRange(text="recently")),
+    )
+    for day in ("1990-01-01", "2025-07-07", "2025-07-08", "2030-01-01"):
+        assert roster(left_out, "a", day) == roster(worded, "a", day), day
+    assert members(left_out, "a", "2025-07-08") == ["ada", "bob"]
+    assert possible(left_out, "a", "2025-07-07") == ["ada", "bob"]
+    # An undated departure ends the stint by the published day, as a worded one does.
+    gone = build(joined("ada", "a", "2020-01-01"), left("ada", "a", None))  # type: ignore[arg-type]
+    assert possible(gone, "a", "2021-01-01") == ["ada"] and possible(gone, "a", "2025-07-08") == []
+
+
 def test_a_date_with_no_value_and_no_source_never_makes_a_member() -> None:
     state = build(joined("ada", "a", ev.DateRange(), source=None))
     assert members(state, "a", "2100-01-01") == []

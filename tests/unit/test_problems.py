@@ -7,7 +7,8 @@ import inspect
 import litestar.exceptions
 import pytest
 
-from service import openapi, problems
+from service import problems
+from service.api import contract
 
 # What the app answers with (README's table, the middleware's 431, the 404 and 405 of
 # routing), by the names of RFC 9110 section 15 and RFC 6585.
@@ -46,7 +47,7 @@ def test_every_status_the_contract_or_litestar_names_has_a_title() -> None:
         for _, cls in inspect.getmembers(litestar.exceptions, inspect.isclass)
         if issubclass(cls, litestar.exceptions.HTTPException)
     }
-    for status in {*openapi._PROBLEMS, *raised, *RFC_9110_AND_6585}:
+    for status in {*contract._PROBLEMS, *raised, *RFC_9110_AND_6585}:
         assert status in problems.TITLES, status
 
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-PURE = ["service.events", "service.dates", "service.fold", "service.answers"]
+PURE = ["service.events", "service.dates", "service.fold", "service.answers", "service.wire"]
 
 
 def test_the_pure_core_imports_neither_asyncpg_nor_litestar() -> None:
