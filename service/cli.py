@@ -131,8 +131,10 @@ async def _reachable(dsn: str) -> None:
         pass
 
 
-def project(settings: Settings) -> int:
-    """Run the projector alone (no HTTP) until SIGINT or SIGTERM."""
+def project(settings: Settings, heartbeat: Path | None = None) -> int:
+    """Run the projector alone (no HTTP) until SIGINT or SIGTERM; with `heartbeat`, keep
+    that file fresh for an orchestrator's probe (service.heartbeat)."""
+    from service.heartbeat import beat
     from service.projector import Projector
 
     async def run(dsn: str) -> None:
@@ -142,8 +144,15 @@ def project(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, lambda: asyncio.ensure_future(projector.stop()))
-        log.info("projector starting")
-        await projector.run()
+        log.info("projector starting", heartbeat=None if heartbeat is None else str(heartbeat))
+        beating = None if heartbeat is None else asyncio.create_task(beat(projector, heartbeat))
+        try:
+            await projector.run()
+        finally:
+            if beating is not None:
+                beating.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beating
 
     with database_url(settings) as dsn:
         asyncio.run(run(dsn))
@@ -473,11 +482,18 @@ def parser() -> argparse.ArgumentParser:
         help="an API replica only: do not take part in the projector's election (run `project` elsewhere)",
     )
 
-    commands.add_parser(
+    project_cmd = commands.add_parser(
         "project",
         help="run the projector alone (one is active across all processes; others stand by)",
         formatter_class=_Help,
         epilog=_environment(),
+    )
+    project_cmd.add_argument(
+        "--heartbeat",
+        type=Path,
+        metavar="FILE",
+        help="rewrite FILE every 5 s while the projector's loop turns, for a container's health probe "
+        "(it serves no HTTP): stale past 30 s means stuck or gone",
     )
 
     keys_cmd = commands.add_parser("keys", help="create, list and revoke API keys")
@@ -579,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(settings, args.host, args.port, projector=not args.no_projector)
         if args.command == "project":
-            return project(settings)
+            return project(settings, args.heartbeat)
         if args.command == "keys":
             return keys(settings, args)
         if args.command == "import":

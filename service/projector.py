@@ -64,6 +64,10 @@ class Projector:
         self.batches = 0
         self.events = 0
         self.failures = 0  # faults of its own code, in a row
+        # When its loop last went round (time.monotonic()): every second or so, whatever
+        # the role, and after every batch. `project --heartbeat` stops beating when this
+        # grows old, so an orchestrator restarts a projector stuck on a query.
+        self.turned_at = time.monotonic()
 
     # ---- running ----
 
@@ -78,6 +82,7 @@ class Projector:
 
     async def run(self) -> None:
         while not self._stopping.is_set():
+            self.turned_at = time.monotonic()
             conn: asyncpg.Connection | None = None
             try:
                 conn = await database.connect(self._dsn, schema=self._schema)
@@ -133,6 +138,7 @@ class Projector:
         await conn.add_listener(LOG_CHANNEL, wake)
         projection = Projection(batch=self._batch, memory_claims=self._memory_claims)
         while not self._stopping.is_set():
+            self.turned_at = time.monotonic()
             appended.clear()
             stats = await self.step(conn, projection)
             self.failures = 0
