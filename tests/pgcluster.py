@@ -143,11 +143,11 @@ class Cluster:
         flight) and shuts down cleanly; `immediate` is a crash."""
         self._checked("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
-    def psql(self, query: str, *, check: bool = True) -> str:
+    def psql(self, query: str, *, database: str = "postgres", check: bool = True) -> str:
         """One statement through psql on this cluster, its answer as unaligned text
         (without `check`, '' when it fails: for clean-ups)."""
         done = self._run(
-            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+            "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database,
             "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", query, timeout=30,
         )  # fmt: skip
         if done.returncode != 0:
