@@ -21,7 +21,9 @@ Then, bounded in time:
    read-your-writes costs through the standby under that lag;
 2. the standby's catch-up after the last write;
 3. roster throughput at a fixed position, through the standby and from the primary
-   alone, side by side (alternating rounds).
+   alone, side by side (alternating rounds); and a third server with DATABASE_READ_URL
+   on the primary itself, which reads as the first does (the position from one pool, the
+   rows from another) from one server: what the two steps cost, apart from the standby.
 
 Prints tables (and writes bench/results/standby.json); writes nothing into README.md.
 """
@@ -60,6 +62,8 @@ from bench.procs import (
 from bench.run import RESULTS, Queries, queries
 from tests import pgcluster
 
+# DATABASE_READ_URL on the primary itself: the standby's two steps without the standby.
+TWO_STEP = "primary, read as through a standby"
 # Wide enough for the tables when the output goes to a file.
 console = Console(width=None if sys.stdout.isatty() else 120)
 
@@ -290,9 +294,12 @@ async def measure(
             "series": [asdict(s) for s in samples],
         }
         results["fresh_reads"] = {name: f.summary() for name, f in fresh.items()}
+        two_step_env = service_env(primary.dsn)
+        two_step_env["DATABASE_READ_URL"] = primary.dsn
+        two_step = await start(procs, "two-step-on-primary", two_step_env, projector=False)
         with console.status("rosters: through the standby and from the primary alone, side by side"):
             results["rosters"] = await side_by_side(
-                {"through the standby": through, "primary alone": alone},
+                {"through the standby": through, "primary alone": alone, TWO_STEP: two_step},
                 queries(histories[0], head),
                 connections=args.connections,
                 seconds=args.read_seconds,
@@ -358,7 +365,7 @@ def report(results: dict[str, Any]) -> None:
         "p99 ms",
         "errors",
     )
-    for name in ("through the standby", "primary alone"):
+    for name in ("through the standby", "primary alone", TWO_STEP):
         r = rosters[name]
         table.add_row(name, f"{r['rps']:.0f}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", str(r["errors"]))
     console.print(table)
