@@ -30,8 +30,6 @@ from pathlib import Path
 
 # Where Debian's packages put the server binaries, when pg_config is not on PATH.
 _BINDIRS = "/usr/lib/postgresql/*/bin"
-# The primary keeps the WAL its standby has not received in this slot.
-SLOT = "hn_standby"
 
 
 def free_port() -> int:
@@ -122,6 +120,11 @@ class Cluster:
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
+    @property
+    def slot(self) -> str:
+        """The replication slot on its primary in which a standby's WAL is kept for it."""
+        return f"hn_standby_{self.port}"
+
     def base_backup_of(self, primary: Cluster) -> None:
         """This cluster's data directory as a standby of `primary`: a base backup with
         the WAL streamed alongside, `-R` writing standby.signal and primary_conninfo, a
@@ -129,7 +132,7 @@ class Cluster:
         cluster's own port and socket directory over the primary's settings."""
         self._checked(
             "pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(primary.port),
-            "-U", "postgres", "-R", "-X", "stream", "-C", "-S", SLOT, "--no-sync",
+            "-U", "postgres", "-R", "-X", "stream", "-C", "-S", self.slot, "--no-sync",
         )  # fmt: skip
         self._configure(
             {"port": str(self.port), "unix_socket_directories": f"'{self.sockets}'", "hot_standby": "on"}
@@ -205,22 +208,32 @@ def private_standby(primary: Cluster, *, seconds: float = 60) -> Iterator[Cluste
         try:
             standby.base_backup_of(primary)
             standby.start()
-            _wait_streaming(primary, seconds)
+            _wait(primary, f"{_streaming(standby)} = 1", seconds, "the standby streaming")
             yield standby
         finally:
             if (standby.data / "postmaster.pid").exists():
                 standby._run("pg_ctl", "-D", str(standby.data), "-m", "immediate", "-w", "-t", "30", "stop")
-            # A slot left behind would keep the primary's WAL for ever (if it outlives us).
+            # A slot left behind would keep the primary's WAL for the standby for ever.
+            with contextlib.suppress(RuntimeError):
+                _wait(primary, f"{_streaming(standby)} = 0", 10, "the standby's sender gone")
             primary.psql(
                 f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                f"WHERE slot_name = '{SLOT}' AND NOT active",
+                f"WHERE slot_name = '{standby.slot}' AND NOT active",
                 check=False,
             )
 
 
-def _wait_streaming(primary: Cluster, seconds: float) -> None:
+def _streaming(standby: Cluster) -> str:
+    """SQL on the primary: whether (1) or not (0) it streams to this standby."""
+    return (
+        "(SELECT count(*) FROM pg_replication_slots AS s JOIN pg_stat_replication AS r ON r.pid = s.active_pid "
+        f"WHERE s.slot_name = '{standby.slot}' AND r.state = 'streaming')"
+    )
+
+
+def _wait(cluster: Cluster, condition: str, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
-    while primary.psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") != "1":
+    while cluster.psql(f"SELECT {condition}", check=False) != "t":
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the standby was not streaming within {seconds} s")
+            raise RuntimeError(f"not within {seconds} s: {what}")
         time.sleep(0.05)
