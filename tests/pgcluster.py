@@ -128,11 +128,12 @@ class Cluster:
     def base_backup_of(self, primary: Cluster) -> None:
         """This cluster's data directory as a standby of `primary`: a base backup with
         the WAL streamed alongside, `-R` writing standby.signal and primary_conninfo, a
-        slot so the primary keeps what the standby has not received; then this
-        cluster's own port and socket directory over the primary's settings."""
+        slot so the primary keeps what the standby has not received, and a fast
+        checkpoint (a spread one may take minutes on a primary that has been written
+        to); then this cluster's own port and socket directory over the primary's."""
         self._checked(
             "pg_basebackup", "-D", str(self.data), "-h", "127.0.0.1", "-p", str(primary.port),
-            "-U", "postgres", "-R", "-X", "stream", "-C", "-S", self.slot, "--no-sync",
+            "-U", "postgres", "-R", "-X", "stream", "-C", "-S", self.slot, "--no-sync", "--checkpoint=fast",
         )  # fmt: skip
         self._configure(
             {"port": str(self.port), "unix_socket_directories": f"'{self.sockets}'", "hot_standby": "on"}

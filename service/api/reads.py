@@ -113,13 +113,39 @@ class Reading:
     # The position the read asked for, when lagging kept it from it.
     asked: int | None = None
     # Answered by the primary, the read replica being behind: the rest of the answer is
-    # read there too (`connections`), or rows a replica has not replayed would be missing.
+    # read there too (`rows_at`), or rows a replica has not replayed would be missing.
     on_primary: bool = False
 
 
-def connections(request: Request[Any, Any, Any], at: Reading) -> Connections:
-    """Where the rest of an answer standing at `at` is read: where that position was found."""
-    return pool(request) if at.on_primary else read_pool(request)
+@asynccontextmanager
+async def rows_at(request: Request[Any, Any, Any], at: Reading) -> AsyncIterator[Conn]:
+    """A connection to read the rest of an answer standing at `at` on.
+
+    Through a read replica, one whose server has replayed that position. Behind a load
+    balancer over several standbys (a Kubernetes Service, CloudNativePG's `-ro`), a
+    pool's connections reach different standbys, each replaying at its own pace: the
+    position may have been found on one that a later connection does not reach, and
+    another behind it would answer an older state under that position. A connection
+    behind is given back and another asked for until the wait is over; then the primary
+    reads the rows (it has the position, since a standby reached it). One statement more
+    per read through a replica, for the reads that are more than one statement.
+    """
+    through = pool(request) if at.on_primary else read_pool(request)
+    if through.pool is not pool(request).pool:
+        watch: ProjectionWatch = request.app.state.watch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings(request).read_wait_seconds
+        while True:
+            async with through.acquire() as conn:
+                if await reads.projected(conn) >= at.stand.position:
+                    yield conn
+                    return
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await watch.moved(left)
+    async with pool(request).acquire() as conn:
+        yield conn
 
 
 # One read: on a connection, at a position (`exact`: as given, not capped at this
@@ -265,7 +291,7 @@ async def reading(
     at different moments still agree. That saves two round trips a read.
     """
     at = await _standing(request, as_of, known_at, about)
-    async with connections(request, at).acquire() as conn:
+    async with rows_at(request, at) as conn:
         try:
             yield conn, at
         except reads.UnknownId as error:

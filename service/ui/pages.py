@@ -48,8 +48,8 @@ from service.api.reads import (
     PersonId,
     Reading,
     _today,
-    connections,
     on_day,
+    rows_at,
     waiting,
 )
 from service.fold import SOURCES, SourceRef
@@ -107,8 +107,8 @@ def link(path: str, **params: object) -> str:
 
 async def _on_own(request: Request[Any, Any, Any], at: Reading, read: Callable[[Conn], Awaitable[T]]) -> T:
     """A read on a pooled connection of its own, so that a page's reads run side by side,
-    where the position `at` was found (the primary, when the read replica was behind)."""
-    async with connections(request, at).acquire() as conn:
+    on a server that has the position `at` (`rows_at`)."""
+    async with rows_at(request, at) as conn:
         return await read(conn)
 
 
@@ -285,7 +285,7 @@ async def tree_page(
         return await reads.tree(conn, org_id, day, stand.position), stand
 
     tree, at = await waiting(request, as_of, known_at, attempt)
-    async with connections(request, at).acquire() as conn:
+    async with rows_at(request, at) as conn:
         replay = await _replay(conn, "org", org_id, at)
     return Template(
         "tree.html",
@@ -317,7 +317,7 @@ async def person_page(
 
     timeline, at = await waiting(request, as_of, known_at, attempt)
     position = at.stand.position
-    async with connections(request, at).acquire() as conn:
+    async with rows_at(request, at) as conn:
         person = await reads.person(conn, person_id, position)
         org_names = {}
         for org_id in dict.fromkeys(m.org_id for m in timeline.memberships):
