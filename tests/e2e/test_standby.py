@@ -13,7 +13,10 @@ What DESIGN §5 asks, through a standby:
   answers it;
 - a read at an `as_of` (or `known_at`) the standby has not replayed waits for it, then
   is a 503 with Retry-After; it is never answered with older data under the newer
-  position (checked against the same read answered by the primary alone).
+  position (checked against the same read answered by the primary alone);
+- with several standbys behind one address (a round-robin proxy here, a Kubernetes
+  Service in production), one held back, no answer names a position over the rows of
+  a standby that has not replayed it.
 
 The clusters do not depend on the database mode (DATABASE_URL or the embedded default):
 these tests run the same in both. They skip only where the machine has no PostgreSQL
