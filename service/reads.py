@@ -103,6 +103,11 @@ async def asked(conn: Conn, as_of: int | None, known_at: datetime | None) -> int
     return int(await conn.fetchval(Q["asked"], as_of, known_at))
 
 
+async def projected(conn: Conn) -> int:
+    """The position the projection has reached on this connection's server."""
+    return int(await conn.fetchval(Q["checkpoint"]))
+
+
 async def stand(
     conn: Conn,
     as_of: int | None,

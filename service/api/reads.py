@@ -16,6 +16,7 @@ from service import answers, reads
 from service import events as ev
 from service.api.common import json_answer, pool, read_pool, settings
 from service.api.contract import ETAG, PROJECTION_LAG, READ_SECURITY, read
+from service.database import Connections
 from service.dates import PartialDateError, asked_day
 from service.problems import RETRY_AFTER_SECONDS, FieldError, ProblemError
 from service.store import Conn
@@ -111,6 +112,40 @@ class Reading:
     lagging: bool = False
     # The position the read asked for, when lagging kept it from it.
     asked: int | None = None
+    # Answered by the primary, the read replica being behind: the rest of the answer is
+    # read there too (`rows_at`), or rows a replica has not replayed would be missing.
+    on_primary: bool = False
+
+
+@asynccontextmanager
+async def rows_at(request: Request[Any, Any, Any], at: Reading) -> AsyncIterator[Conn]:
+    """A connection to read the rest of an answer standing at `at` on.
+
+    Through a read replica, one whose server has replayed that position. Behind a load
+    balancer over several standbys (a Kubernetes Service, CloudNativePG's `-ro`), a
+    pool's connections reach different standbys, each replaying at its own pace: the
+    position may have been found on one that a later connection does not reach, and
+    another behind it would answer an older state under that position. A connection
+    behind is given back and another asked for until the wait is over; then the primary
+    reads the rows (it has the position, since a standby reached it). One statement more
+    per read through a replica, for the reads that are more than one statement.
+    """
+    through = pool(request) if at.on_primary else read_pool(request)
+    if through.pool is not pool(request).pool:
+        watch: ProjectionWatch = request.app.state.watch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings(request).read_wait_seconds
+        while True:
+            async with through.acquire() as conn:
+                if await reads.projected(conn) >= at.stand.position:
+                    yield conn
+                    return
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await watch.moved(left)
+    async with pool(request).acquire() as conn:
+        yield conn
 
 
 # One read: on a connection, at a position (`exact`: as given, not capped at this
@@ -133,49 +168,83 @@ async def waiting(
     (HIRING_NEWS_READ_WAIT) it is answered at the projection's position, flagged as
     lagging. With either, past the wait it is a 503 with Retry-After. Through a read
     replica (DATABASE_READ_URL) the position asked is resolved on the primary first, so
-    a replica behind it waits too, and never answers older data under a newer position.
+    a replica behind it waits too, and never answers older data under a newer position;
+    past the wait, a read without `as_of` is answered by the primary (see below).
     A connection is held only while a statement runs, never while waiting.
     """
-    settings_ = settings(request)
-    watch: ProjectionWatch = request.app.state.watch
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings_.read_wait_seconds
+    wait = settings(request).read_wait_seconds
     asked_as_of, asked_known_at = _known_at(as_of, known_at)
-    if not exact and read_pool(request).pool is not pool(request).pool:
+    replica = read_pool(request).pool is not pool(request).pool
+    if not exact and replica:
         async with pool(request).acquire() as conn:
             asked_as_of = await reads.asked(conn, asked_as_of, asked_known_at)
         asked_known_at, exact = None, True
+    found, stand = await _until(
+        request, read_pool(request), asked_as_of, asked_known_at, exact, attempt, wait
+    )
+    if not stand.behind:
+        assert found is not None
+        return found, Reading(stand)
+    not_yet = _not_projected(stand.asked, stand.position)
+    if as_of is not None or known_at is not None:
+        raise not_yet
+    on_primary = False
+    if replica:
+        # A replica that has not replayed the head within the wait (its lag, or its
+        # replay stopped) must not take a write back from the client that just made it:
+        # the primary answers instead, at the same position, once, without waiting again;
+        # behind only if its own projector is, and then flagged as lagging below.
+        on_primary = True
+        found, stand = await _until(request, pool(request), stand.asked, None, True, attempt, 0)
+        if not stand.behind:
+            assert found is not None
+            return found, Reading(stand, on_primary=True)
+    through = pool(request) if on_primary else read_pool(request)
+    try:
+        lagging, at = await _until(request, through, stand.position, None, True, attempt, wait)
+    except ProblemError as error:
+        unknown = error.__cause__
+        if isinstance(unknown, reads.UnknownId):
+            # An id the log has and the projection has not reached yet is no 404.
+            if await _known(request, unknown, stand.asked):
+                raise not_yet from None
+            raise ProblemError(404, str(reads.UnknownId(unknown.kind, unknown.ident, stand.asked))) from None
+        raise
+    if at.behind:
+        # Another replica behind the one that answered (a pooler over several).
+        raise not_yet
+    assert lagging is not None
+    return lagging, Reading(at, lagging=True, asked=stand.asked, on_primary=on_primary)
+
+
+async def _until(
+    request: Request[Any, Any, Any],
+    through: Connections,
+    as_of: int | None,
+    known_at: datetime | None,
+    exact: bool,
+    attempt: Attempt[T],
+    wait: float,
+) -> tuple[T | None, reads.Stand]:
+    """Attempt a read until it is no longer behind or `wait` seconds have passed (a 404
+    for an unknown id); the last attempt's answer (None while behind) and stand."""
+    watch: ProjectionWatch = request.app.state.watch
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
     while True:
         try:
-            async with read_pool(request).acquire() as conn:
-                found, stand = await attempt(conn, asked_as_of, asked_known_at, exact)
+            async with through.acquire() as conn:
+                found, stand = await attempt(conn, as_of, known_at, exact)
         except reads.UnknownId as error:
             raise ProblemError(404, str(error), errors=[]) from error
         if not stand.behind:
-            assert found is not None
-            return found, Reading(stand)
+            return found, stand
         # Later attempts ask for exactly this position, wherever the head has gone since.
-        asked_as_of, asked_known_at, exact = stand.asked, None, True
+        as_of, known_at, exact = stand.asked, None, True
         left = deadline - loop.time()
-        if left > 0:
-            await watch.moved(left)
-            continue
-        not_yet = _not_projected(stand.asked, stand.position)
-        if as_of is not None or known_at is not None:
-            raise not_yet
-        try:
-            lagging, at = await waiting(request, stand.position, None, attempt, exact=True)
-        except ProblemError as error:
-            unknown = error.__cause__
-            if isinstance(unknown, reads.UnknownId):
-                # An id the log has and the projection has not reached yet is no 404.
-                if await _known(request, unknown, stand.asked):
-                    raise not_yet from None
-                raise ProblemError(
-                    404, str(reads.UnknownId(unknown.kind, unknown.ident, stand.asked))
-                ) from None
-            raise
-        return lagging, Reading(at.stand, lagging=True, asked=stand.asked)
+        if left <= 0:
+            return found, stand
+        await watch.moved(left)
 
 
 async def _known(request: Request[Any, Any, Any], unknown: reads.UnknownId, as_of: int) -> bool:
@@ -222,7 +291,7 @@ async def reading(
     at different moments still agree. That saves two round trips a read.
     """
     at = await _standing(request, as_of, known_at, about)
-    async with read_pool(request).acquire() as conn:
+    async with rows_at(request, at) as conn:
         try:
             yield conn, at
         except reads.UnknownId as error:

@@ -36,10 +36,22 @@ from litestar.template import TemplateConfig
 from markupsafe import Markup
 
 from service import answers, reads, store
-from service.api.common import pool, read_pool
+from service.api.common import pool
 from service.api.contract import READ_SECURITY
 from service.api.events import parse_types
-from service.api.reads import AsOf, KnownAt, MinStatus, On, OrgId, PersonId, Reading, _today, on_day, waiting
+from service.api.reads import (
+    AsOf,
+    KnownAt,
+    MinStatus,
+    On,
+    OrgId,
+    PersonId,
+    Reading,
+    _today,
+    on_day,
+    rows_at,
+    waiting,
+)
 from service.fold import SOURCES, SourceRef
 from service.problems import ProblemError
 from service.store import Conn
@@ -93,9 +105,10 @@ def link(path: str, **params: object) -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
-async def _on_own(request: Request[Any, Any, Any], read: Callable[[Conn], Awaitable[T]]) -> T:
-    """A read on a pooled connection of its own, so that a page's reads run side by side."""
-    async with read_pool(request).acquire() as conn:
+async def _on_own(request: Request[Any, Any, Any], at: Reading, read: Callable[[Conn], Awaitable[T]]) -> T:
+    """A read on a pooled connection of its own, so that a page's reads run side by side,
+    on a server that has the position `at` (`rows_at`)."""
+    async with rows_at(request, at) as conn:
         return await read(conn)
 
 
@@ -196,18 +209,18 @@ async def org_page(
     position = at.stand.position
     # The other reads ask for that very position, side by side, a connection each.
     view, tree, history, replay = await asyncio.gather(
-        _on_own(request, lambda conn: reads.org(conn, org_id, day, position)),
-        _on_own(request, lambda conn: reads.tree(conn, org_id, day, position)),
+        _on_own(request, at, lambda conn: reads.org(conn, org_id, day, position)),
+        _on_own(request, at, lambda conn: reads.tree(conn, org_id, day, position)),
         _on_own(
-            request, lambda conn: reads.org_history(conn, org_id, day, position, include_suborgs=suborgs)
+            request, at, lambda conn: reads.org_history(conn, org_id, day, position, include_suborgs=suborgs)
         ),
-        _on_own(request, lambda conn: _replay(conn, "org", org_id, at)),
+        _on_own(request, at, lambda conn: _replay(conn, "org", org_id, at)),
     )
     # The parents its versions name (most orgs have one), for the reorg marks.
     parent_ids = list(dict.fromkeys(v.parent_id for v in history.versions if v.parent_id))
     parent_views = await asyncio.gather(
         *(
-            _on_own(request, functools.partial(reads.org, org_id=p, on=day, as_of=position))
+            _on_own(request, at, functools.partial(reads.org, org_id=p, on=day, as_of=position))
             for p in parent_ids
         )
     )
@@ -272,7 +285,7 @@ async def tree_page(
         return await reads.tree(conn, org_id, day, stand.position), stand
 
     tree, at = await waiting(request, as_of, known_at, attempt)
-    async with read_pool(request).acquire() as conn:
+    async with rows_at(request, at) as conn:
         replay = await _replay(conn, "org", org_id, at)
     return Template(
         "tree.html",
@@ -304,7 +317,7 @@ async def person_page(
 
     timeline, at = await waiting(request, as_of, known_at, attempt)
     position = at.stand.position
-    async with read_pool(request).acquire() as conn:
+    async with rows_at(request, at) as conn:
         person = await reads.person(conn, person_id, position)
         org_names = {}
         for org_id in dict.fromkeys(m.org_id for m in timeline.memberships):
