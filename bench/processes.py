@@ -1,0 +1,409 @@
+"""Three API processes on one database against one: does appending scale out?
+
+    .venv/bin/python -m bench.processes [--seconds 20] [--rounds 2] [--writers 30]
+
+Two deployments, each on a fresh database of the PostgreSQL at DATABASE_URL (default
+postgresql://postgres@127.0.0.1:5432/postgres): one `hiring-news serve` process, and
+three. Every process runs the service's defaults, projector included, so both
+deployments project what they take: the single process with its own projector, the three
+with the one their election chose (the other two stand by). The same writers load each
+in turn, in rounds in ABBA order (one, three, three, one, ...) so that the machine's
+drift hits both alike: `--writers` concurrent writers (30), each on a keep-alive httpx
+client, posting 40 % single events and 60 % batches of 1 to 20 (`member.joined`, ids
+introduced by name, every event with a new idempotency key), spreading their requests
+over the deployment's processes in turn, retrying a request with the same body on
+another process after a connection error or a 5xx. Between rounds the projector is let
+catch up, so no round pays for the last one's backlog.
+
+Reported per deployment: events and requests acknowledged per second, latency, and the
+CPU the serve processes, their database's backends, this load generator and the whole
+machine used (psutil), in cores; then the ratio three/one (goal 1.2). The figures go to
+bench/results/processes.json. Everything started is stopped and the databases dropped,
+on Ctrl-C or SIGTERM too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from bench import load
+from bench.procs import (
+    BOOTSTRAP_KEY,
+    Databases,
+    Processes,
+    Server,
+    free_port,
+    serve_argv,
+    service_env,
+    sigterm_as_interrupt,
+    wait_ready,
+)
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+GOAL = 1.2
+SINGLE_SHARE = 0.4  # of requests: one event; the rest are batches of 1 to MAX_BATCH
+MAX_BATCH = 20
+RETRIES = 5
+CATCH_UP_SECONDS = 120.0
+
+
+@dataclass
+class Tally:
+    """What one deployment's writers got in one round."""
+
+    events: int = 0
+    requests: int = 0
+    errors: int = 0  # requests given up: a 4xx, or still failing after RETRIES
+    retries: int = 0  # attempts repeated after a connection error or a 5xx
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+
+@dataclass
+class Cpu:
+    """CPU seconds used in a round, by whom."""
+
+    serve: float = 0.0
+    postgres: float | None = None  # the deployment's database backends; None if not visible here
+    writers: float = 0.0
+    machine: float = 0.0  # every core's busy time
+
+
+@dataclass
+class Deployment:
+    name: str
+    dsn: str
+    servers: list[Server]
+
+    @property
+    def bases(self) -> list[str]:
+        return [s.base for s in self.servers]
+
+
+# ---- the writers --------------------------------------------------------------------------------
+
+
+def bodies(writer: int, tag: str, rng: random.Random) -> Iterator[tuple[bytes, int]]:
+    """A writer's requests: (body, events), each event with a key of its own."""
+    n = writer * 10_000_000
+    while True:
+        single = rng.random() < SINGLE_SHARE
+        size = 1 if single else rng.randint(1, MAX_BATCH)
+        events = []
+        for _ in range(size):
+            n += 1
+            events.append(load.post_event_body(n, tag))
+        yield (events[0] if single else b"[" + b",".join(events) + b"]"), size
+
+
+async def write(
+    writer: int, bases: list[str], tag: str, deadline: float, tally: Tally, client: httpx.AsyncClient
+) -> None:
+    """Post until the deadline, each request to the next process, retried on the next."""
+    rng = random.Random(writer)
+    turn = writer
+    for body, size in bodies(writer, tag, rng):
+        if time.perf_counter() >= deadline:
+            return
+        started = time.perf_counter()
+        for attempt in range(RETRIES + 1):
+            base = bases[turn % len(bases)]
+            turn += 1
+            try:
+                answer = await client.post(f"{base}/events", content=body)
+            except httpx.TransportError:
+                status = 0
+            else:
+                status = answer.status_code
+            if status in (200, 201):
+                tally.latencies.append(time.perf_counter() - started)
+                tally.events += size
+                tally.requests += 1
+                break
+            if (status == 0 or status >= 500) and attempt < RETRIES:
+                tally.retries += 1
+                await asyncio.sleep(0.05)
+                continue
+            tally.errors += 1
+            break
+
+
+async def round_of(deployment: Deployment, writers: int, seconds: float, tag: str) -> tuple[Tally, Cpu]:
+    tally = Tally()
+    limits = httpx.Limits(
+        max_connections=len(deployment.bases), max_keepalive_connections=len(deployment.bases)
+    )
+    headers = {"Authorization": f"Bearer {BOOTSTRAP_KEY}", "Content-Type": "application/json"}
+    clients = [httpx.AsyncClient(timeout=30, limits=limits, headers=headers) for _ in range(writers)]
+    try:
+        before = await cpu_now(deployment)
+        started = time.perf_counter()
+        deadline = started + seconds
+        # Bounded even if a server stops answering: the last requests get 60 s at most.
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(write(w, deployment.bases, f"{tag}w{w}", deadline, tally, c) for w, c in enumerate(clients))
+            ),
+            seconds + 60,
+        )
+        tally.seconds = time.perf_counter() - started
+        after = await cpu_now(deployment)
+    finally:
+        for client in clients:
+            await client.aclose()
+    used = Cpu(
+        serve=after.serve - before.serve,
+        postgres=None
+        if after.postgres is None or before.postgres is None
+        else after.postgres - before.postgres,
+        writers=after.writers - before.writers,
+        machine=after.machine - before.machine,
+    )
+    return tally, used
+
+
+# ---- CPU --------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def cpu_now(deployment: Deployment) -> Cpu:
+    """Cumulative CPU seconds of the serve processes, of the deployment's database backends
+    (those alive now: a backend that ended mid-round is not counted), of this process and
+    of the machine."""
+    serve = 0.0
+    for server in deployment.servers:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(server.process.pid)
+            serve += sum(_cpu_seconds(p) for p in [process, *process.children(recursive=True)])
+    postgres: float | None = None
+    with contextlib.suppress(OSError, asyncpg.PostgresError, psutil.Error):
+        conn = await asyncpg.connect(deployment.dsn)
+        try:
+            pids = [
+                int(r["pid"])
+                for r in await conn.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        finally:
+            await conn.close()
+        postgres = 0.0
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                postgres += _cpu_seconds(psutil.Process(pid))
+    machine = psutil.cpu_times()
+    busy = float(machine.user + machine.nice + machine.system + machine.irq + machine.softirq + machine.steal)
+    return Cpu(serve, postgres, _cpu_seconds(psutil.Process()), busy)
+
+
+# ---- deployments ---------------------------------------------------------------------------------
+
+
+async def deploy(procs: Processes, dbs: Databases, name: str, count: int) -> Deployment:
+    dsn = await dbs.create(name)
+    servers = []
+    for i in range(count):
+        port = free_port()
+        servers.append(procs.start(f"processes-{name}-{i}", serve_argv(port), service_env(dsn), port))
+    for server in servers:
+        await wait_ready(server, "/readyz")
+    return Deployment(name, dsn, servers)
+
+
+async def roles(deployment: Deployment) -> list[str]:
+    async with httpx.AsyncClient(timeout=5) as client:
+        found = []
+        for base in deployment.bases:
+            try:
+                found.append(str((await client.get(f"{base}/readyz")).json().get("projector")))
+            except httpx.HTTPError:
+                found.append("unreachable")
+        return found
+
+
+async def head_and_checkpoint(dsn: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT coalesce(max(position), 0) FROM events) AS head, "
+            "(SELECT position FROM projection_checkpoint) AS checkpoint"
+        )
+        assert row is not None
+        return int(row["head"]), int(row["checkpoint"])
+    finally:
+        await conn.close()
+
+
+async def caught_up(dsn: str, timeout: float) -> tuple[float, int]:
+    """Wait (bounded) for the projector to reach the head: (seconds waited, events still behind)."""
+    started = time.perf_counter()
+    while True:
+        head, checkpoint = await head_and_checkpoint(dsn)
+        waited = time.perf_counter() - started
+        if checkpoint >= head or waited >= timeout:
+            return waited, head - checkpoint
+        await asyncio.sleep(0.2)
+
+
+# ---- the run --------------------------------------------------------------------------------------
+
+
+def summary(rounds: list[tuple[Tally, Cpu]]) -> dict[str, Any]:
+    seconds = sum(t.seconds for t, _ in rounds)
+    latencies = Tally(latencies=[x for t, _ in rounds for x in t.latencies])
+    postgres = [c.postgres for _, c in rounds]
+    events = sum(t.events for t, _ in rounds)
+    return {
+        "events_per_s": sum(t.events for t, _ in rounds) / seconds,
+        "requests_per_s": sum(t.requests for t, _ in rounds) / seconds,
+        "events": sum(t.events for t, _ in rounds),
+        "requests": sum(t.requests for t, _ in rounds),
+        "errors": sum(t.errors for t, _ in rounds),
+        "retries": sum(t.retries for t, _ in rounds),
+        "seconds": seconds,
+        "p50_ms": latencies.percentile(0.50),
+        "p99_ms": latencies.percentile(0.99),
+        # In cores: CPU seconds over wall seconds.
+        "cores_serve": sum(c.serve for _, c in rounds) / seconds,
+        "cores_postgres": None if None in postgres else sum(p or 0.0 for p in postgres) / seconds,
+        "cores_writers": sum(c.writers for _, c in rounds) / seconds,
+        "cores_machine": sum(c.machine for _, c in rounds) / seconds,
+        # What an event costs, whoever else shares the machine: a process that folded what
+        # the others appended would show here, more CPU per event with more processes.
+        "serve_cpu_ms_per_event": sum(c.serve for _, c in rounds) * 1000 / events if events else None,
+        "postgres_cpu_ms_per_event": None
+        if None in postgres or not events
+        else sum(p or 0.0 for p in postgres) * 1000 / events,
+    }
+
+
+def describe(name: str, s: dict[str, Any]) -> str:
+    pg = "?" if s["cores_postgres"] is None else f"{s['cores_postgres']:.2f}"
+    return (
+        f"{name}: {s['events_per_s']:.0f} events/s, {s['requests_per_s']:.0f} requests/s "
+        f"(p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, errors {s['errors']}, retries {s['retries']}); "
+        f"cores: serve {s['cores_serve']:.2f}, postgres {pg}, writers {s['cores_writers']:.2f}, "
+        f"machine {s['cores_machine']:.2f} of {psutil.cpu_count()}; CPU per event: serve "
+        f"{s['serve_cpu_ms_per_event']:.2f} ms, postgres "
+        + ("?" if s["postgres_cpu_ms_per_event"] is None else f"{s['postgres_cpu_ms_per_event']:.2f} ms")
+    )
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    admin = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    dbs = Databases(admin, f"{os.getpid()}p")
+    procs = Processes(RESULTS / "logs")
+    per_round = args.seconds / args.rounds
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench.processes", *sys.argv[1:]]),
+        "writers": args.writers,
+        "seconds_per_round": per_round,
+        "rounds": args.rounds,
+        "cores": psutil.cpu_count(),
+        "load_average_before": os.getloadavg(),
+    }
+    try:
+        deployments = [await deploy(procs, dbs, "one", 1), await deploy(procs, dbs, "three", 3)]
+        for deployment in deployments:
+            # A moment of the same load first: the processes' first requests, the pools'
+            # connections, the lab ids the events introduce.
+            await round_of(deployment, args.writers, 2.0, f"warm{os.getpid()}{deployment.name}")
+            await caught_up(deployment.dsn, CATCH_UP_SECONDS)
+        got: dict[str, list[tuple[Tally, Cpu]]] = {d.name: [] for d in deployments}
+        catch_up: dict[str, list[float]] = {d.name: [] for d in deployments}
+        for r in range(args.rounds):
+            for deployment in deployments if r % 2 == 0 else reversed(deployments):
+                tally, cpu = await round_of(
+                    deployment, args.writers, per_round, f"r{os.getpid()}{deployment.name}{r}"
+                )
+                got[deployment.name].append((tally, cpu))
+                seen = await roles(deployment)
+                waited, behind = await caught_up(deployment.dsn, CATCH_UP_SECONDS)
+                catch_up[deployment.name].append(waited)
+                print(
+                    f"  . {deployment.name} round {r + 1}: {tally.events / tally.seconds:.0f} events/s, "
+                    f"{tally.requests / tally.seconds:.0f} requests/s, errors {tally.errors}, "
+                    f"retries {tally.retries}; projectors {seen}; caught up in {waited:.1f} s"
+                    + (f" ({behind} events still behind)" if behind else ""),
+                    flush=True,
+                )
+                if seen.count("active") != 1:
+                    raise RuntimeError(f"{deployment.name}: not exactly one projector active: {seen}")
+        for deployment in deployments:
+            results[deployment.name] = {
+                **summary(got[deployment.name]),
+                "catch_up_seconds": catch_up[deployment.name],
+                "rss_mib": [round(s.rss() / 2**20) for s in deployment.servers],
+                "rounds": [
+                    {**{k: v for k, v in asdict(t).items() if k != "latencies"}, "cpu": asdict(c)}
+                    for t, c in got[deployment.name]
+                ],
+            }
+        one, three = results["one"], results["three"]
+        results["ratio_events"] = three["events_per_s"] / one["events_per_s"]
+        results["ratio_requests"] = three["requests_per_s"] / one["requests_per_s"]
+        return results
+    finally:
+        procs.stop_all()
+        await dbs.drop_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.processes", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="each deployment's load, split over the rounds"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds per deployment, in ABBA order")
+    parser.add_argument("--writers", type=int, default=30, help="concurrent writers")
+    args = parser.parse_args(argv)
+    print(
+        f"bench.processes: {args.writers} writers, one serve process vs three on one database, "
+        f"{args.rounds} rounds of {args.seconds / args.rounds:g} s each, ABBA",
+        flush=True,
+    )
+    try:
+        with sigterm_as_interrupt():
+            results = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(describe("one process   ", results["one"]))
+    print(describe("three processes", results["three"]))
+    verdict = "pass" if results["ratio_events"] >= GOAL else "miss"
+    print(
+        f"three/one: {results['ratio_events']:.2f} in events/s, {results['ratio_requests']:.2f} in requests/s "
+        f"(goal >= {GOAL}: {verdict})"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "processes.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
