@@ -1,6 +1,6 @@
 """Three API processes on one database against one: does appending scale out?
 
-    .venv/bin/python -m bench.processes [--seconds 20] [--rounds 2] [--writers 30]
+    .venv/bin/python -m bench.processes [--seconds 20] [--rounds 2] [--writers 30] [--profile DIR]
 
 Two deployments, each on a fresh database of the PostgreSQL at DATABASE_URL (default
 postgresql://postgres@127.0.0.1:5432/postgres): one `hiring-news serve` process, and
@@ -18,8 +18,10 @@ catch up, so no round pays for the last one's backlog.
 Reported per deployment: events and requests acknowledged per second, latency, and the
 CPU the serve processes, their database's backends, this load generator and the whole
 machine used (psutil), in cores; then the ratio three/one (goal 1.2). The figures go to
-bench/results/processes.json. Everything started is stopped and the databases dropped,
-on Ctrl-C or SIGTERM too.
+bench/results/processes.json. With `--profile DIR`, py-spy (the bench extra) records every
+serve process through the last round (raw stacks, DIR/<deployment>-<i>.txt),
+and the share of samples by the file the process was executing is printed. Everything
+started is stopped and the databases dropped, on Ctrl-C or SIGTERM too.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ import contextlib
 import json
 import os
 import random
+import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -72,6 +76,7 @@ class Tally:
     requests: int = 0
     errors: int = 0  # requests given up: a 4xx, or still failing after RETRIES
     retries: int = 0  # attempts repeated after a connection error or a 5xx
+    why: Counter[str] = field(default_factory=Counter)  # the error or status of each retry and error
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
@@ -132,15 +137,16 @@ async def write(
             turn += 1
             try:
                 answer = await client.post(f"{base}/events", content=body)
-            except httpx.TransportError:
-                status = 0
+            except httpx.TransportError as error:
+                status, why = 0, type(error).__name__
             else:
-                status = answer.status_code
+                status, why = answer.status_code, str(answer.status_code)
             if status in (200, 201):
                 tally.latencies.append(time.perf_counter() - started)
                 tally.events += size
                 tally.requests += 1
                 break
+            tally.why[why] += 1
             if (status == 0 or status >= 500) and attempt < RETRIES:
                 tally.retries += 1
                 await asyncio.sleep(0.05)
@@ -270,6 +276,49 @@ async def caught_up(dsn: str, timeout: float) -> tuple[float, int]:
         await asyncio.sleep(0.2)
 
 
+# ---- profiles ---------------------------------------------------------------------------------------
+
+
+def spy(deployment: Deployment, seconds: float, directory: Path) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every serve process for `seconds` (sampling without pausing them)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    record = [
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "-f",
+        "raw",
+        "--nolineno",
+        "--nonblocking",
+    ]
+    return [
+        subprocess.Popen(
+            [*record, "-p", str(server.process.pid), "-d", str(max(1, round(seconds))), "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, server in enumerate(deployment.servers)
+        for out in [directory / f"{deployment.name}-{i}.txt"]
+    ]
+
+
+def where(files: list[Path], top: int = 8) -> dict[str, Any]:
+    """Samples (py-spy leaves idle threads out: time the process ran Python or C under it)
+    by the file of the innermost frame, as shares of all samples."""
+    by_file: Counter[str] = Counter()
+    for path in files:
+        with contextlib.suppress(OSError):
+            for line in path.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                leaf = stack.rsplit(";", 1)[-1]
+                found = leaf[leaf.rfind("(") + 1 : leaf.rfind(")")] if "(" in leaf else leaf
+                by_file[found] += int(count)
+    total = sum(by_file.values())
+    return {
+        "samples": total,
+        "top": [(name, round(n / total, 3)) for name, n in by_file.most_common(top)] if total else [],
+    }
+
+
 # ---- the run --------------------------------------------------------------------------------------
 
 
@@ -285,6 +334,7 @@ def summary(rounds: list[tuple[Tally, Cpu]]) -> dict[str, Any]:
         "requests": sum(t.requests for t, _ in rounds),
         "errors": sum(t.errors for t, _ in rounds),
         "retries": sum(t.retries for t, _ in rounds),
+        "why": dict(sum((t.why for t, _ in rounds), Counter[str]())),
         "seconds": seconds,
         "p50_ms": latencies.percentile(0.50),
         "p99_ms": latencies.percentile(0.99),
@@ -306,7 +356,7 @@ def describe(name: str, s: dict[str, Any]) -> str:
     pg = "?" if s["cores_postgres"] is None else f"{s['cores_postgres']:.2f}"
     return (
         f"{name}: {s['events_per_s']:.0f} events/s, {s['requests_per_s']:.0f} requests/s "
-        f"(p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, errors {s['errors']}, retries {s['retries']}); "
+        f"(p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, errors {s['errors']}, retries {s['retries']} {s['why']}); "
         f"cores: serve {s['cores_serve']:.2f}, postgres {pg}, writers {s['cores_writers']:.2f}, "
         f"machine {s['cores_machine']:.2f} of {psutil.cpu_count()}; CPU per event: serve "
         f"{s['serve_cpu_ms_per_event']:.2f} ms, postgres "
@@ -339,9 +389,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         catch_up: dict[str, list[float]] = {d.name: [] for d in deployments}
         for r in range(args.rounds):
             for deployment in deployments if r % 2 == 0 else reversed(deployments):
+                last = r == args.rounds - 1
+                spies = spy(deployment, per_round, args.profile) if args.profile and last else []
                 tally, cpu = await round_of(
                     deployment, args.writers, per_round, f"r{os.getpid()}{deployment.name}{r}"
                 )
+                for process in spies:
+                    process.wait(timeout=60)
                 got[deployment.name].append((tally, cpu))
                 seen = await roles(deployment)
                 waited, behind = await caught_up(deployment.dsn, CATCH_UP_SECONDS)
@@ -360,6 +414,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 **summary(got[deployment.name]),
                 "catch_up_seconds": catch_up[deployment.name],
                 "rss_mib": [round(s.rss() / 2**20) for s in deployment.servers],
+                "profile": where(sorted(args.profile.glob(f"{deployment.name}-*.txt")))
+                if args.profile
+                else None,
                 "rounds": [
                     {**{k: v for k, v in asdict(t).items() if k != "latencies"}, "cpu": asdict(c)}
                     for t, c in got[deployment.name]
@@ -381,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds per deployment, in ABBA order")
     parser.add_argument("--writers", type=int, default=30, help="concurrent writers")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy every serve process in the last rounds, into DIR"
+    )
     args = parser.parse_args(argv)
     print(
         f"bench.processes: {args.writers} writers, one serve process vs three on one database, "
@@ -395,6 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(describe("one process   ", results["one"]))
     print(describe("three processes", results["three"]))
+    for name in ("one", "three"):
+        profile = results[name].get("profile")
+        if profile:
+            shares = ", ".join(f"{file} {share:.0%}" for file, share in profile["top"])
+            print(f"where {name} spent its samples ({profile['samples']}): {shares}")
     verdict = "pass" if results["ratio_events"] >= GOAL else "miss"
     print(
         f"three/one: {results['ratio_events']:.2f} in events/s, {results['ratio_requests']:.2f} in requests/s "
