@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +62,7 @@ from bench.procs import (
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 GOAL = 1.2
+WRITERS = 30
 SINGLE_SHARE = 0.4  # of requests: one event; the rest are batches of 1 to MAX_BATCH
 MAX_BATCH = 20
 RETRIES = 5
@@ -364,35 +365,43 @@ def describe(name: str, s: dict[str, Any]) -> str:
     )
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    admin = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    dbs = Databases(admin, f"{os.getpid()}p")
-    procs = Processes(RESULTS / "logs")
-    per_round = args.seconds / args.rounds
+async def measure(
+    procs: Processes,
+    dbs: Databases,
+    *,
+    writers: int,
+    seconds: float,
+    rounds: int,
+    profile: Path | None = None,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Both deployments side by side (`seconds` of load each, over `rounds` ABBA rounds);
+    their servers are stopped on the way out, their databases left to `dbs`."""
+    per_round = seconds / rounds
     results: dict[str, Any] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join([Path(sys.executable).name, "-m", "bench.processes", *sys.argv[1:]]),
-        "writers": args.writers,
+        "writers": writers,
         "seconds_per_round": per_round,
-        "rounds": args.rounds,
+        "rounds": rounds,
         "cores": psutil.cpu_count(),
         "load_average_before": os.getloadavg(),
     }
+    deployments: list[Deployment] = []
     try:
-        deployments = [await deploy(procs, dbs, "one", 1), await deploy(procs, dbs, "three", 3)]
+        deployments.append(await deploy(procs, dbs, "one", 1))
+        deployments.append(await deploy(procs, dbs, "three", 3))
         for deployment in deployments:
             # A moment of the same load first: the processes' first requests, the pools'
             # connections, the lab ids the events introduce.
-            await round_of(deployment, args.writers, 2.0, f"warm{os.getpid()}{deployment.name}")
+            await round_of(deployment, writers, 2.0, f"warm{os.getpid()}{deployment.name}")
             await caught_up(deployment.dsn, CATCH_UP_SECONDS)
         got: dict[str, list[tuple[Tally, Cpu]]] = {d.name: [] for d in deployments}
         catch_up: dict[str, list[float]] = {d.name: [] for d in deployments}
-        for r in range(args.rounds):
+        for r in range(rounds):
             for deployment in deployments if r % 2 == 0 else reversed(deployments):
-                last = r == args.rounds - 1
-                spies = spy(deployment, per_round, args.profile) if args.profile and last else []
+                last = r == rounds - 1
+                spies = spy(deployment, per_round, profile) if profile and last else []
                 tally, cpu = await round_of(
-                    deployment, args.writers, per_round, f"r{os.getpid()}{deployment.name}{r}"
+                    deployment, writers, per_round, f"r{os.getpid()}{deployment.name}{r}"
                 )
                 for process in spies:
                     process.wait(timeout=60)
@@ -400,12 +409,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 seen = await roles(deployment)
                 waited, behind = await caught_up(deployment.dsn, CATCH_UP_SECONDS)
                 catch_up[deployment.name].append(waited)
-                print(
-                    f"  . {deployment.name} round {r + 1}: {tally.events / tally.seconds:.0f} events/s, "
+                say(
+                    f"{deployment.name} round {r + 1}: {tally.events / tally.seconds:.0f} events/s, "
                     f"{tally.requests / tally.seconds:.0f} requests/s, errors {tally.errors}, "
                     f"retries {tally.retries}; projectors {seen}; caught up in {waited:.1f} s"
-                    + (f" ({behind} events still behind)" if behind else ""),
-                    flush=True,
+                    + (f" ({behind} events still behind)" if behind else "")
                 )
                 if seen.count("active") != 1:
                     raise RuntimeError(f"{deployment.name}: not exactly one projector active: {seen}")
@@ -414,9 +422,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 **summary(got[deployment.name]),
                 "catch_up_seconds": catch_up[deployment.name],
                 "rss_mib": [round(s.rss() / 2**20) for s in deployment.servers],
-                "profile": where(sorted(args.profile.glob(f"{deployment.name}-*.txt")))
-                if args.profile
-                else None,
+                "profile": where(sorted(profile.glob(f"{deployment.name}-*.txt"))) if profile else None,
                 "rounds": [
                     {**{k: v for k, v in asdict(t).items() if k != "latencies"}, "cpu": asdict(c)}
                     for t, c in got[deployment.name]
@@ -427,8 +433,50 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["ratio_requests"] = three["requests_per_s"] / one["requests_per_s"]
         return results
     finally:
+        for deployment in deployments:
+            for server in deployment.servers:
+                server.stop()
+                with contextlib.suppress(ValueError):
+                    procs.servers.remove(server)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    admin = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    dbs = Databases(admin, f"{os.getpid()}p")
+    procs = Processes(RESULTS / "logs")
+    try:
+        results = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": " ".join([Path(sys.executable).name, "-m", "bench.processes", *sys.argv[1:]]),
+        }
+        return results | await measure(
+            procs,
+            dbs,
+            writers=args.writers,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            profile=args.profile,
+            say=lambda line: print(f"  . {line}", flush=True),
+        )
+    finally:
         procs.stop_all()
         await dbs.drop_all()
+
+
+def outcome(results: dict[str, Any]) -> list[str]:
+    """The figures, for people: each deployment, where the samples went, the ratio."""
+    lines = [describe("one process", results["one"]), describe("three processes", results["three"])]
+    for name in ("one", "three"):
+        profile = results[name].get("profile")
+        if profile:
+            shares = ", ".join(f"{file} {share:.0%}" for file, share in profile["top"])
+            lines.append(f"where {name} spent its samples ({profile['samples']}): {shares}")
+    verdict = "pass" if results["ratio_events"] >= GOAL else "miss"
+    lines.append(
+        f"three/one: {results['ratio_events']:.2f} in events/s, {results['ratio_requests']:.2f} in requests/s "
+        f"(goal >= {GOAL}: {verdict})"
+    )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seconds", type=float, default=20.0, help="each deployment's load, split over the rounds"
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds per deployment, in ABBA order")
-    parser.add_argument("--writers", type=int, default=30, help="concurrent writers")
+    parser.add_argument("--writers", type=int, default=WRITERS, help="concurrent writers")
     parser.add_argument(
         "--profile", type=Path, help="py-spy every serve process in the last rounds, into DIR"
     )
@@ -453,18 +501,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print(describe("one process   ", results["one"]))
-    print(describe("three processes", results["three"]))
-    for name in ("one", "three"):
-        profile = results[name].get("profile")
-        if profile:
-            shares = ", ".join(f"{file} {share:.0%}" for file, share in profile["top"])
-            print(f"where {name} spent its samples ({profile['samples']}): {shares}")
-    verdict = "pass" if results["ratio_events"] >= GOAL else "miss"
-    print(
-        f"three/one: {results['ratio_events']:.2f} in events/s, {results['ratio_requests']:.2f} in requests/s "
-        f"(goal >= {GOAL}: {verdict})"
-    )
+    for line in outcome(results):
+        print(line)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "processes.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return 0
