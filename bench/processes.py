@@ -37,7 +37,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from bench.procs import (
     Processes,
     Server,
     free_port,
+    project_argv,
     serve_argv,
     service_env,
     sigterm_as_interrupt,
@@ -78,12 +79,29 @@ class Tally:
     errors: int = 0  # requests given up: a 4xx, or still failing after RETRIES
     retries: int = 0  # attempts repeated after a connection error or a 5xx
     why: Counter[str] = field(default_factory=Counter)  # the error or status of each retry and error
+    groups: int = 0  # transactions that appended (group commits: one recorded_at each)
+    activity: Counter[str] = field(default_factory=Counter)  # the database's backends, summed over samples
+    samples: int = 0
+    by_process: list[list[float]] = field(default_factory=list)  # latencies, by the process that answered
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+        return percentile(self.latencies, q)
+
+    def counts(self) -> dict[str, Any]:
+        """Everything but the latencies, as JSON takes it."""
+        return {
+            f.name: dict(value) if isinstance(value := getattr(self, f.name), Counter) else value
+            for f in fields(self)
+            if f.name not in ("latencies", "by_process")
+        }
+
+
+def percentile(latencies: list[float], q: float) -> float:
+    """In milliseconds."""
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
 
 @dataclass
@@ -100,11 +118,16 @@ class Cpu:
 class Deployment:
     name: str
     dsn: str
-    servers: list[Server]
+    servers: list[Server]  # the API processes, each a `serve`
+    projector: Server | None = None  # `hiring-news project`, when the API processes do not project
 
     @property
     def bases(self) -> list[str]:
         return [s.base for s in self.servers]
+
+    @property
+    def processes(self) -> list[Server]:
+        return [*self.servers, *([self.projector] if self.projector else [])]
 
 
 # ---- the writers --------------------------------------------------------------------------------
@@ -144,6 +167,7 @@ async def write(
                 status, why = answer.status_code, str(answer.status_code)
             if status in (200, 201):
                 tally.latencies.append(time.perf_counter() - started)
+                tally.by_process[(turn - 1) % len(bases)].append(tally.latencies[-1])
                 tally.events += size
                 tally.requests += 1
                 break
@@ -157,14 +181,17 @@ async def write(
 
 
 async def round_of(deployment: Deployment, writers: int, seconds: float, tag: str) -> tuple[Tally, Cpu]:
-    tally = Tally()
+    tally = Tally(by_process=[[] for _ in deployment.bases])
     limits = httpx.Limits(
         max_connections=len(deployment.bases), max_keepalive_connections=len(deployment.bases)
     )
     headers = {"Authorization": f"Bearer {BOOTSTRAP_KEY}", "Content-Type": "application/json"}
     clients = [httpx.AsyncClient(timeout=30, limits=limits, headers=headers) for _ in range(writers)]
+    stop = asyncio.Event()
     try:
+        head, _ = await head_and_checkpoint(deployment.dsn)
         before = await cpu_now(deployment)
+        watching = asyncio.create_task(watch(deployment.dsn, tally, stop))
         started = time.perf_counter()
         deadline = started + seconds
         # Bounded even if a server stops answering: the last requests get 60 s at most.
@@ -176,7 +203,11 @@ async def round_of(deployment: Deployment, writers: int, seconds: float, tag: st
         )
         tally.seconds = time.perf_counter() - started
         after = await cpu_now(deployment)
+        stop.set()
+        await watching
+        tally.groups = await groups_after(deployment.dsn, head)
     finally:
+        stop.set()
         for client in clients:
             await client.aclose()
     used = Cpu(
@@ -188,6 +219,55 @@ async def round_of(deployment: Deployment, writers: int, seconds: float, tag: st
         machine=after.machine - before.machine,
     )
     return tally, used
+
+
+# ---- the database --------------------------------------------------------------------------------
+
+# What each backend of the deployment's database is doing, by kind. Waiting for a lock is,
+# under this load, waiting for the log's (an append's advisory lock: the projector's
+# locks are not contended); in a transaction and idle, it waits for its client's next
+# statement: a round trip, or a process that is not scheduled.
+_ACTIVITY = """
+SELECT CASE
+         WHEN wait_event_type = 'Lock' THEN 'waiting for a lock (' || wait_event || ')'
+         WHEN state = 'idle in transaction' THEN 'in a transaction, waiting for its client'
+         WHEN state = 'active' AND wait_event_type IS NULL THEN 'running'
+         WHEN state = 'active' THEN 'active, waiting on ' || wait_event_type
+       END AS what,
+       count(*) AS n
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND state <> 'idle'
+GROUP BY 1
+"""
+
+
+async def watch(dsn: str, tally: Tally, stop: asyncio.Event, every: float = 0.1) -> None:
+    """Sample pg_stat_activity until stopped."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        while not stop.is_set():
+            for row in await conn.fetch(_ACTIVITY):
+                tally.activity[str(row["what"])] += int(row["n"])
+            tally.samples += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+    finally:
+        await conn.close()
+
+
+async def groups_after(dsn: str, position: int) -> int:
+    """Transactions that appended after a position: each group commit records its events
+    at one recorded_at."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(DISTINCT recorded_at) FROM events WHERE position > $1", position
+            )
+        )
+    finally:
+        await conn.close()
 
 
 # ---- CPU --------------------------------------------------------------------------------------
@@ -203,7 +283,7 @@ async def cpu_now(deployment: Deployment) -> Cpu:
     (those alive now: a backend that ended mid-round is not counted), of this process and
     of the machine."""
     serve = 0.0
-    for server in deployment.servers:
+    for server in deployment.processes:
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(server.process.pid)
             serve += sum(_cpu_seconds(p) for p in [process, *process.children(recursive=True)])
@@ -231,15 +311,39 @@ async def cpu_now(deployment: Deployment) -> Cpu:
 # ---- deployments ---------------------------------------------------------------------------------
 
 
-async def deploy(procs: Processes, dbs: Databases, name: str, count: int) -> Deployment:
-    dsn = await dbs.create(name)
+async def deploy(procs: Processes, dbs: Databases, name: str, count: int, shape: str) -> Deployment:
+    """`count` API processes on a fresh database: each a `serve` standing for the
+    projector's election (shape "serve"), or each a `serve --no-projector` beside one
+    `hiring-news project` (shape "replicas")."""
+    dsn = await dbs.create(f"{shape}_{name}")
     servers = []
+    projector = None
     for i in range(count):
         port = free_port()
-        servers.append(procs.start(f"processes-{name}-{i}", serve_argv(port), service_env(dsn), port))
+        argv = serve_argv(port, projector=shape == "serve")
+        servers.append(procs.start(f"processes-{shape}-{name}-{i}", argv, service_env(dsn), port))
     for server in servers:
         await wait_ready(server, "/readyz")
-    return Deployment(name, dsn, servers)
+    if shape == "replicas":
+        projector = procs.start(f"processes-{shape}-{name}-project", project_argv(), service_env(dsn), 0)
+    return Deployment(name, dsn, servers, projector)
+
+
+# The projector's election lock (service/sql/projector.sql): held by the one that works.
+_ELECTED = """
+SELECT count(*) FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND classid = 720194 AND objsubid = 2
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+"""
+
+
+async def elected(dsn: str) -> int:
+    """How many projectors hold the election lock: one, whatever the processes."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(_ELECTED))
+    finally:
+        await conn.close()
 
 
 async def roles(deployment: Deployment) -> list[str]:
@@ -297,7 +401,7 @@ def spy(deployment: Deployment, seconds: float, directory: Path) -> list[subproc
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for i, server in enumerate(deployment.servers)
+        for i, server in enumerate(deployment.processes)
         for out in [directory / f"{deployment.name}-{i}.txt"]
     ]
 
@@ -336,9 +440,22 @@ def summary(rounds: list[tuple[Tally, Cpu]]) -> dict[str, Any]:
         "errors": sum(t.errors for t, _ in rounds),
         "retries": sum(t.retries for t, _ in rounds),
         "why": dict(sum((t.why for t, _ in rounds), Counter[str]())),
+        "groups_per_s": sum(t.groups for t, _ in rounds) / seconds,
+        "events_per_group": events / groups if (groups := sum(t.groups for t, _ in rounds)) else None,
+        # Backends of the deployment's database doing each thing, on average over the samples.
+        "backends": {
+            what: round(n / samples, 2)
+            for what, n in sum((t.activity for t, _ in rounds), Counter[str]()).most_common()
+        }
+        if (samples := sum(t.samples for t, _ in rounds))
+        else {},
         "seconds": seconds,
         "p50_ms": latencies.percentile(0.50),
         "p99_ms": latencies.percentile(0.99),
+        "p50_ms_by_process": [
+            percentile([x for t, _ in rounds for x in t.by_process[i]], 0.5)
+            for i in range(len(rounds[0][0].by_process))
+        ],
         # In cores: CPU seconds over wall seconds.
         "cores_serve": sum(c.serve for _, c in rounds) / seconds,
         "cores_postgres": None if None in postgres else sum(p or 0.0 for p in postgres) / seconds,
@@ -362,6 +479,13 @@ def describe(name: str, s: dict[str, Any]) -> str:
         f"machine {s['cores_machine']:.2f} of {psutil.cpu_count()}; CPU per event: serve "
         f"{s['serve_cpu_ms_per_event']:.2f} ms, postgres "
         + ("?" if s["postgres_cpu_ms_per_event"] is None else f"{s['postgres_cpu_ms_per_event']:.2f} ms")
+        + "; p50 by process "
+        + ", ".join(
+            f"{ms:.0f} ms ({role})" for ms, role in zip(s["p50_ms_by_process"], s["roles"], strict=True)
+        )
+        + f"; {s['groups_per_s']:.0f} appending transactions/s of {s['events_per_group'] or 0:.1f} events; "
+        + "backends on average: "
+        + (", ".join(f"{what} {n:.2f}" for what, n in s["backends"].items()) or "none seen")
     )
 
 
@@ -372,6 +496,7 @@ async def measure(
     writers: int,
     seconds: float,
     rounds: int,
+    shape: str = "serve",
     profile: Path | None = None,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -379,6 +504,7 @@ async def measure(
     their servers are stopped on the way out, their databases left to `dbs`."""
     per_round = seconds / rounds
     results: dict[str, Any] = {
+        "shape": shape,
         "writers": writers,
         "seconds_per_round": per_round,
         "rounds": rounds,
@@ -387,8 +513,8 @@ async def measure(
     }
     deployments: list[Deployment] = []
     try:
-        deployments.append(await deploy(procs, dbs, "one", 1))
-        deployments.append(await deploy(procs, dbs, "three", 3))
+        deployments.append(await deploy(procs, dbs, "one", 1, shape))
+        deployments.append(await deploy(procs, dbs, "three", 3, shape))
         for deployment in deployments:
             # A moment of the same load first: the processes' first requests, the pools'
             # connections, the lab ids the events introduce.
@@ -407,26 +533,27 @@ async def measure(
                     process.wait(timeout=60)
                 got[deployment.name].append((tally, cpu))
                 seen = await roles(deployment)
+                holders = await elected(deployment.dsn)
                 waited, behind = await caught_up(deployment.dsn, CATCH_UP_SECONDS)
                 catch_up[deployment.name].append(waited)
                 say(
                     f"{deployment.name} round {r + 1}: {tally.events / tally.seconds:.0f} events/s, "
                     f"{tally.requests / tally.seconds:.0f} requests/s, errors {tally.errors}, "
-                    f"retries {tally.retries}; projectors {seen}; caught up in {waited:.1f} s"
+                    f"retries {tally.retries}; API processes' projectors {seen}; caught up in {waited:.1f} s"
                     + (f" ({behind} events still behind)" if behind else "")
                 )
-                if seen.count("active") != 1:
-                    raise RuntimeError(f"{deployment.name}: not exactly one projector active: {seen}")
+                if holders != 1 or (shape == "serve" and seen.count("active") != 1):
+                    raise RuntimeError(
+                        f"{deployment.name}: not exactly one projector active: {seen}, {holders}"
+                    )
         for deployment in deployments:
             results[deployment.name] = {
                 **summary(got[deployment.name]),
                 "catch_up_seconds": catch_up[deployment.name],
-                "rss_mib": [round(s.rss() / 2**20) for s in deployment.servers],
+                "roles": await roles(deployment),
+                "rss_mib": [round(s.rss() / 2**20) for s in deployment.processes],
                 "profile": where(sorted(profile.glob(f"{deployment.name}-*.txt"))) if profile else None,
-                "rounds": [
-                    {**{k: v for k, v in asdict(t).items() if k != "latencies"}, "cpu": asdict(c)}
-                    for t, c in got[deployment.name]
-                ],
+                "rounds": [{**t.counts(), "cpu": asdict(c)} for t, c in got[deployment.name]],
             }
         one, three = results["one"], results["three"]
         results["ratio_events"] = three["events_per_s"] / one["events_per_s"]
@@ -434,7 +561,7 @@ async def measure(
         return results
     finally:
         for deployment in deployments:
-            for server in deployment.servers:
+            for server in deployment.processes:
                 server.stop()
                 with contextlib.suppress(ValueError):
                     procs.servers.remove(server)
@@ -455,6 +582,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             writers=args.writers,
             seconds=args.seconds,
             rounds=args.rounds,
+            shape=args.shape,
             profile=args.profile,
             say=lambda line: print(f"  . {line}", flush=True),
         )
@@ -487,11 +615,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="rounds per deployment, in ABBA order")
     parser.add_argument("--writers", type=int, default=WRITERS, help="concurrent writers")
     parser.add_argument(
+        "--shape",
+        choices=("serve", "replicas"),
+        default="serve",
+        help="serve: every process a `serve` standing for the projector's election (the default deployment); "
+        "replicas: every process a `serve --no-projector`, beside one `hiring-news project`",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="py-spy every serve process in the last rounds, into DIR"
     )
     args = parser.parse_args(argv)
     print(
-        f"bench.processes: {args.writers} writers, one serve process vs three on one database, "
+        f"bench.processes: {args.writers} writers, one API process vs three on one database ({args.shape}), "
         f"{args.rounds} rounds of {args.seconds / args.rounds:g} s each, ABBA",
         flush=True,
     )
