@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 import psutil
 
-from bench import ceiling_batch, load
+from bench import ceiling_batch, load, processes
 from bench import history as hist
 from bench.procs import (
     ROOT,
@@ -822,6 +822,35 @@ def org_page_row(results: dict[str, Any]) -> list[str]:
     ]
 
 
+# ---- f. three API processes on one database -------------------------------------------------------
+
+
+async def bench_processes(b: Bench) -> None:
+    """The same writers against one `serve` and against three on one database (ABBA rounds):
+    bench/processes.py, with this run's length and rounds."""
+    b.say(f"f. three serve processes on one database vs one, {processes.WRITERS} writers")
+    got = await processes.measure(
+        b.procs, b.dbs, writers=processes.WRITERS, seconds=b.cfg.seconds, rounds=b.cfg.rounds, say=log
+    )
+    b.results["processes"] = got
+    for line in processes.outcome(got):
+        b.say(f"   {line}")
+
+
+def processes_row(results: dict[str, Any]) -> list[str]:
+    f = results.get("processes")
+    if f is None:
+        return []
+    one, three = f["one"], f["three"]
+    return [
+        f"| f. POST /events from {f['writers']} writers (singles and batches), three `serve` processes on one "
+        f"database vs one | {three['events_per_s']:.0f} events/s ({three['requests_per_s']:.0f} req/s) | one "
+        f"process {one['events_per_s']:.0f} events/s ({one['requests_per_s']:.0f} req/s) "
+        f"| {fmt_ratio(f['ratio_events'])} | >= {processes.GOAL:.1f} "
+        f"| {verdict(f['ratio_events'], processes.GOAL)} |"
+    ]
+
+
 # ---- report ---------------------------------------------------------------------------------------
 
 
@@ -977,6 +1006,7 @@ def figures_markdown(results: dict[str, Any]) -> str:
                 f"| <= {GOALS['rss_growth']:.1f} | {verdict(growth, GOALS['rss_growth'], at_most=True)} |"
             )
     out += org_page_row(results)
+    out += processes_row(results)
     out += ["", "Output of the run:", "", "```", *results["log"], "```", "", END_MARK]
     return "\n".join(out)
 
@@ -1034,6 +1064,8 @@ async def run(cfg: Config) -> int:
             await bench_single(b)
         if "b" in cfg.only:
             await bench_batch(b)
+        if "f" in cfg.only:
+            await bench_processes(b)
         if "c" in cfg.only or "d" in cfg.only or "e" in cfg.only:
             await bench_scale(b)
         complete = True
@@ -1074,7 +1106,7 @@ def parse(argv: list[str]) -> Config:
     parser.add_argument(
         "--rebuild-timeout", type=float, help="bound on the rebuild, s (default 1800, quick 300)"
     )
-    parser.add_argument("--only", default="abcde", help="which measurements, e.g. 'ab' (default abcde)")
+    parser.add_argument("--only", default="abcdef", help="which measurements, e.g. 'ab' (default abcdef)")
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave README.md and results/ alone"
     )

@@ -5,7 +5,8 @@ transaction, and the checks that tell what a fault did to the log and the cache.
   lines, always stopped.
 - `Plan` and `Writers`: client threads posting single events and batches, each event with
   its own idempotency key, retried with the same body on connection errors and 503s
-  until acknowledged; `Ledger` records every request, every answer and every status.
+  until acknowledged, to one process or spread over several; `Ledger` records every
+  request, every answer and every status.
 - `freeze_and_kill`: SIGSTOP a process until one of its backends sits inside a
   transaction holding a given lock (so the transaction cannot commit), then SIGKILL it,
   and check by `pg_xact_status` that PostgreSQL rolled that transaction back.
@@ -26,7 +27,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -178,6 +179,7 @@ class Request:
     orgs: list[str]
     attempts: int = 0
     answer: list[dict[str, Any]] | None = None  # the acknowledged events
+    served_by: str | None = None  # the base URL of the process that acknowledged it
     abandoned: bool = False  # given up after an error that left its fate unknown
 
 
@@ -303,7 +305,11 @@ class Ledger:
 class Writers:
     """Client threads, each posting its plan's requests one after the other.
 
-    A request is retried, with the same body, after a connection error and after a 503
+    Given several base URLs (processes on one database), each client spreads its
+    requests over them in turn, and a retry goes to the next one, as a load balancer
+    would send it: the idempotency keys make a retry elsewhere a replay, never a copy.
+    Clients are numbered from `first_client`, so that a second set of writers on the same
+    log uses keys of its own. A request is retried, with the same body, after a connection error and after a 503
     (which must be a problem document with Retry-After) until it is acknowledged (201 or
     200). After an error that leaves its fate unknown (the connection dropped once the
     request was sent), it is abandoned instead with probability `abandon`: whether it was
@@ -313,7 +319,7 @@ class Writers:
 
     def __init__(
         self,
-        base: str,
+        base: str | Sequence[str],
         clients: int,
         *,
         requests: int,
@@ -323,8 +329,9 @@ class Writers:
         pause: float = 0.0,
         timeout: float = 10.0,
         seconds: float = 90.0,
+        first_client: int = 0,
     ) -> None:
-        self.base = base
+        self.bases = [base] if isinstance(base, str) else list(base)
         self.ledger = ledger
         self.requests = requests
         self.abandon = abandon
@@ -333,7 +340,7 @@ class Writers:
         self.deadline = time.monotonic() + seconds
         self.stopping = threading.Event()
         self.aborted = threading.Event()
-        self.plans = [Plan(c, seed * 1000 + c) for c in range(clients)]
+        self.plans = [Plan(c, seed * 1000 + c) for c in range(first_client, first_client + clients)]
         self.threads = [
             threading.Thread(target=self._run, args=(plan,), name=f"writer-{plan.client}", daemon=True)
             for plan in self.plans
@@ -367,13 +374,17 @@ class Writers:
 
     def _run(self, plan: Plan) -> None:
         rng = random.Random(plan.client)
-        with httpx.Client(base_url=self.base, timeout=self.timeout, headers=ADMIN) as client:
+        with contextlib.ExitStack() as stack:
+            clients = [
+                stack.enter_context(httpx.Client(base_url=base, timeout=self.timeout, headers=ADMIN))
+                for base in self.bases
+            ]
             while plan.number < self.requests and not (self.stopping.is_set() and plan.number > 0):
                 request = plan.next()
                 with self.ledger.lock:
                     self.ledger.requests.append(request)
                 try:
-                    if self._send(client, request, rng):
+                    if self._send(clients, request, rng):
                         plan.acknowledged(request)
                 except Exception as error:  # a bug of the test itself: say so
                     self._fail(f"client {plan.client}: {error!r}")
@@ -383,7 +394,7 @@ class Writers:
                 if self.pause:
                     time.sleep(self.pause)
 
-    def _send(self, client: httpx.Client, request: Request, rng: random.Random) -> bool:
+    def _send(self, clients: list[httpx.Client], request: Request, rng: random.Random) -> bool:
         """Post until acknowledged (True), abandoned or failed (False)."""
         while True:
             if self.aborted.is_set():
@@ -391,6 +402,8 @@ class Writers:
             if time.monotonic() > self.deadline:
                 self._fail(f"request {request.client}/{request.number} not acknowledged before the deadline")
                 return False
+            # Each client starts at its own process and goes round; so does each retry.
+            client = clients[(request.client + request.number + request.attempts) % len(clients)]
             request.attempts += 1
             try:
                 answer = client.post("/events", json=request.body)
@@ -419,6 +432,7 @@ class Writers:
                     return False
                 with self.ledger.lock:
                     request.answer = events
+                    request.served_by = str(client.base_url).rstrip("/")
                     self.ledger.replayed += sum(1 for e in events if e["replayed"])
                 return True
             if answer.status_code == 503:
