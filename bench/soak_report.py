@@ -11,7 +11,13 @@ from typing import Any
 from bench import svg
 from bench.traffic import Tally
 
-SMOOTH_SECONDS = 10.0  # the rates in the plot: the mean over this many seconds
+SMOOTH_SECONDS = 10.0
+REORGS = (
+    "org.moved",
+    "org.merged",
+    "org.dissolved",
+    "org.renamed",
+)  # the rates in the plot: the mean over this many seconds
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -54,6 +60,9 @@ def summary(
     }
     reads = sum(tally.reads.values())
     return {
+        "types": dict(tally.types.most_common()),
+        "claims": sum(n for t, n in tally.types.items() if t.startswith("claim.")),
+        "reorgs": sum(n for t, n in tally.types.items() if t in REORGS),
         "load_seconds": round(load_seconds, 1),
         "samples": len(samples),
         "events": tally.events,
@@ -100,7 +109,8 @@ def text(results: dict[str, Any]) -> str:
         f"writes: {s['events']} events in {s['write_requests']} requests, {s['events_per_s']:.1f} events/s "
         f"({s['write_requests_per_s']:.1f} requests/s), {_ms(s['write_ms'])}; {s['replays']} replays, "
         f"{s['races']} races, {s['conflicts']} conflicts answered 409, {s['retried']} retries, "
-        f"{s['abandoned']} given up",
+        f"{s['abandoned']} given up; {s['claims']} claims (denied, retracted, confirmed), {s['reorgs']} reorgs "
+        "(orgs moved, merged, dissolved, renamed)",
         f"reads: {s['reads']} ({s['reads_per_s']:.1f}/s); "
         + "; ".join(f"{kind} {_ms(found)}" for kind, found in s["read_ms"].items())
         + f"; {s['lagging_reads']} answered behind the log (Projection-Lag), {s['as_of_503']} as_of reads 503",

@@ -42,6 +42,10 @@ REPLAY: Final = 0.05  # of acknowledged requests: sent again once answered
 RACE: Final = 0.03  # of requests: sent to both API processes at once
 CONFLICT: Final = 0.02  # of acknowledged single events: sent again with other content
 AS_OF: Final = 0.4  # of reads: asked as of a position
+MOST: Final = 100  # events in a request at most
+# A claim names an event at least this far back in its world: never one of its own
+# request (bound before it is sent), and soon enough that a short soak has claims.
+CLAIM_LAG: Final = 2 * MOST
 ATTEMPTS: Final = 8  # a request failing this often in a row is given up (and reported)
 CATCH_UP: Final = 2.0  # seconds of pace a writer or reader may make up after a slow answer
 READS: Final = {"roster": 40, "timeline": 30, "tree": 15, "flows": 15}
@@ -62,6 +66,7 @@ class Tally:
     conflicts: int = 0  # single events sent again with other content, answered 409
     retried: int = 0  # attempts after a failed one
     abandoned: int = 0  # requests given up after ATTEMPTS failures
+    types: Counter[str] = field(default_factory=Counter)  # acknowledged events, by type
     reads: Counter[str] = field(default_factory=Counter)  # answered reads, by kind
     lagging: int = 0  # reads answered behind the log, with Projection-Lag
     waited_out: int = 0  # as_of reads answered 503 Retry-After: the projection was further behind
@@ -211,13 +216,15 @@ class Writer:
         self.catalog = catalog
         self.rng = random.Random(seed * 7919 + number)
         # `total` paces valid time: the world's 31 years pass over the run.
-        self.world = History(seed * 100 + number, total=max(total, 1000), prefix=f"w{number}-")
+        self.world = History(
+            seed * 100 + number, total=max(total, 1000), prefix=f"w{number}-", claim_lag=CLAIM_LAG
+        )
         self.ids: dict[int, str] = {}
         self._next_api = number
 
     def _size(self) -> int:
         r = self.rng.random()
-        return 1 if r < 0.6 else self.rng.randint(2, 10) if r < 0.9 else self.rng.randint(11, 100)
+        return 1 if r < 0.6 else self.rng.randint(2, 10) if r < 0.9 else self.rng.randint(11, MOST)
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -306,8 +313,11 @@ class Writer:
     ) -> None:
         for i, (key, answer) in enumerate(zip(keys, answers, strict=True)):
             at = (int(answer["position"]), str(answer["event_id"]))
-            before = self.tally.acknowledged.setdefault(key, at)
-            if before != at:
+            before = self.tally.acknowledged.get(key)
+            if before is None:
+                self.tally.acknowledged[key] = at
+                self.tally.types[events[i]["type"]] += 1
+            elif before != at:
                 self.tally.fail(f"{key} answered at {at}, and earlier at {before}")
             self.tally.last_position = max(self.tally.last_position, at[0])
             if first + i in self.world.targets:
