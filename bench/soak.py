@@ -73,6 +73,8 @@ PROJECTOR_LOCKED: Final = """
 SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND classid = 720194 AND objsubid = 2 AND granted
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+# Generous: on a busy machine a probe may wait; the sample waits for it at most this long.
+READY_TIMEOUT: Final = 5.0
 BACKENDS: Final = (
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
 )
@@ -166,7 +168,7 @@ class Sampler:
         self.samples: list[dict[str, Any]] = []
         self.exited: dict[str, int] = {}
         self._conn: asyncpg.Connection | None = None
-        self._http = httpx.AsyncClient(timeout=2)
+        self._http = httpx.AsyncClient(timeout=READY_TIMEOUT)
         self._backends: dict[int, psutil.Process] = {}
 
     async def close(self) -> None:
@@ -189,12 +191,8 @@ class Sampler:
         row = await self._conn.fetchrow(Q["head_and_checkpoint"])
         assert row is not None
         pids = [int(r["pid"]) for r in await self._conn.fetch(BACKENDS)]
-        ready = {}
-        for api in self.deployment.apis:
-            try:
-                ready[api.name] = (await self._http.get(api.base + "/readyz")).status_code
-            except httpx.HTTPError:
-                ready[api.name] = 0
+        probes = await asyncio.gather(*(self._ready(api) for api in self.deployment.apis))
+        ready = {api.name: status for api, status in zip(self.deployment.apis, probes, strict=True)}
         t = self.tally
         sample: dict[str, Any] = {
             "t": round(time.monotonic() - self.started, 2),
@@ -213,6 +211,13 @@ class Sampler:
         }
         self.samples.append(sample)
         return sample
+
+    async def _ready(self, api: Server) -> int:
+        """/readyz's status, or 0 when it did not answer in time (a busy machine, or a hang)."""
+        try:
+            return (await self._http.get(api.base + "/readyz")).status_code
+        except httpx.HTTPError:
+            return 0
 
     def _rss(self) -> dict[str, float | None]:
         found: dict[str, float | None] = {}

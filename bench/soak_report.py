@@ -85,6 +85,10 @@ def summary(
         "rss_mib": memory,
         "postgres_backends": spread([float(s["postgres"]["backends"]) for s in samples]),
         "lag": spread([float(s["lag"]) for s in load]),
+        # Readiness probes not answered 200, by API: a sign of trouble, or of a busy machine.
+        "not_ready": {name: sum(s["ready"][name] != 200 for s in samples) for name in samples[0]["ready"]}
+        if samples
+        else {},
         "drain_seconds": round(drain_seconds, 1),
         "rebuild_seconds": None if rebuild_seconds is None else round(rebuild_seconds, 1),
         "load_1m": spread([float(s["load_1m"]) for s in samples]),
@@ -119,7 +123,8 @@ def text(results: dict[str, Any]) -> str:
             f"{n} {_mib(m['start'])} / {_mib(m['end'])} / {_mib(m['max'])}" for n, m in s["rss_mib"].items()
         ),
         f"lag, events: p50 {s['lag']['p50']:.0f}, p99 {s['lag']['p99']:.0f}, max {s['lag']['max']:.0f}; "
-        f"at the head {s['drain_seconds']:.1f} s after the load; rebuild {s['rebuild_seconds']} s",
+        f"at the head {s['drain_seconds']:.1f} s after the load; rebuild {s['rebuild_seconds']} s; "
+        f"readiness probes not answered 200: {s['not_ready']}",
         f"statuses: {s['statuses']}; transport errors: {s['transport_errors'] or 'none'}; "
         f"machine load (1 min): p50 {s['load_1m']['p50']}, max {s['load_1m']['max']}",
         "invariants:",
