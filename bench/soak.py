@@ -58,7 +58,7 @@ from bench.procs import (
     wait_ready,
 )
 from bench.run import machine, postgres_version
-from bench.traffic import Catalog, Reader, Tally, Writer, clients
+from bench.traffic import Catalog, Readers, Tally, Writer, clients
 from service import database
 from service.logging import configure
 from service.sql import QUERIES as Q
@@ -86,7 +86,6 @@ class Config:
     rate: float
     reads: float
     writers: int
-    readers: int
     deployment: str
     database_url: str | None
     plot: Path | None
@@ -206,6 +205,8 @@ class Sampler:
             "write_requests": t.write_requests,
             "reads": sum(t.reads.values()),
             "errors": t.errors,
+            "not_asked": t.not_asked,
+            "ms": t.latencies(),
             "ready": ready,
             "load_1m": round(os.getloadavg()[0], 2),
         }
@@ -282,14 +283,12 @@ async def soak(cfg: Config, deployment: Deployment) -> tuple[Tally, Sampler, flo
         Writer(n, writing, per_writer, int(per_writer * seconds), tally, catalog, cfg.seed)
         for n in range(cfg.writers)
     ]
-    readers = [
-        Reader(n, reading, cfg.reads / cfg.readers, tally, catalog, cfg.seed) for n in range(cfg.readers)
-    ]
+    readers = Readers(reading, cfg.reads, tally, catalog, cfg.seed)
     started = time.monotonic()
     sampler = Sampler(deployment, tally, started)
     stop_load, stop_sampling = asyncio.Event(), asyncio.Event()
     load = [asyncio.create_task(w.run(stop_load)) for w in writers]
-    load += [asyncio.create_task(r.run(stop_load)) for r in readers]
+    load.append(asyncio.create_task(readers.run(stop_load)))
     sampling = asyncio.create_task(sampler.run(stop_sampling))
     try:
         with progress_bar() as bar:
@@ -305,7 +304,8 @@ async def soak(cfg: Config, deployment: Deployment) -> tuple[Tally, Sampler, flo
                     sampling.result()
             stop_load.set()
             load_ended = time.monotonic() - started
-            # Each writer finishes the request it has begun (retries included), then stops.
+            # Each writer finishes the request it has begun (retries included), and each
+            # question in flight gets its answer; then they stop.
             await asyncio.wait_for(asyncio.gather(*load), 120)
             sampler.phase = "drain"
             drain = bar.add_task("projector catching up", total=None)
@@ -460,7 +460,6 @@ def parse(argv: list[str]) -> Config:
     parser.add_argument("--rate", type=float, default=50.0, help="events written per second (default 50)")
     parser.add_argument("--reads", type=float, default=20.0, help="reads per second (default 20)")
     parser.add_argument("--writers", type=int, default=4, help="writers, each its own world (default 4)")
-    parser.add_argument("--readers", type=int, default=4, help="readers (default 4)")
     parser.add_argument(
         "--deployment",
         choices=("split", "replicas"),
@@ -478,14 +477,13 @@ def parse(argv: list[str]) -> Config:
     )
     parser.add_argument("--rebuild-timeout", type=float, default=900.0, help="bound on the final rebuild, s")
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.rate <= 0 or args.reads <= 0 or args.writers < 1 or args.readers < 1:
-        parser.error("--minutes, --rate, --reads, --writers and --readers must be positive")
+    if args.minutes <= 0 or args.rate <= 0 or args.reads <= 0 or args.writers < 1:
+        parser.error("--minutes, --rate, --reads and --writers must be positive")
     return Config(
         minutes=args.minutes,
         rate=args.rate,
         reads=args.reads,
         writers=args.writers,
-        readers=args.readers,
         deployment=args.deployment,
         database_url=args.database_url or os.environ.get("DATABASE_URL") or None,
         plot=args.plot,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import svg
-from bench.traffic import Tally
+from bench.traffic import READERS, READS, WINDOW, Tally
 
 SMOOTH_SECONDS = 10.0
 REORGS = (
@@ -79,6 +79,7 @@ def summary(
         "retried": tally.retried,
         "abandoned": tally.abandoned,
         "lagging_reads": tally.lagging,
+        "not_asked": tally.not_asked,
         "as_of_503": tally.waited_out,
         "statuses": dict(sorted(tally.statuses.items())),
         "transport_errors": dict(tally.transport),
@@ -117,7 +118,8 @@ def text(results: dict[str, Any]) -> str:
         "(orgs moved, merged, dissolved, renamed)",
         f"reads: {s['reads']} ({s['reads_per_s']:.1f}/s); "
         + "; ".join(f"{kind} {_ms(found)}" for kind, found in s["read_ms"].items())
-        + f"; {s['lagging_reads']} answered behind the log (Projection-Lag), {s['as_of_503']} as_of reads 503",
+        + f"; {s['lagging_reads']} answered behind the log (Projection-Lag), {s['as_of_503']} as_of reads 503, "
+        f"{s['not_asked']} not asked ({READERS} in flight already)",
         "memory, MiB (start / end / max): "
         + "; ".join(
             f"{n} {_mib(m['start'])} / {_mib(m['end'])} / {_mib(m['max'])}" for n, m in s["rss_mib"].items()
@@ -135,14 +137,15 @@ def text(results: dict[str, Any]) -> str:
 
 
 def rates(samples: list[dict[str, Any]], field: str) -> list[tuple[float, float]]:
-    """Per second, the mean over the last SMOOTH_SECONDS, of a cumulative count."""
+    """Per second, the mean over the last SMOOTH_SECONDS (from the first full window on),
+    of a cumulative count."""
     out = []
     j = 0
     for i, sample in enumerate(samples):
         while samples[i]["t"] - samples[j]["t"] > SMOOTH_SECONDS:
             j += 1
         span = sample["t"] - samples[j]["t"]
-        if span > 0 and sample["phase"] == "load":
+        if span >= SMOOTH_SECONDS - 1.5 and sample["phase"] == "load":
             out.append((sample["t"] / 60, (sample[field] - samples[j][field]) / span))
     return out
 
@@ -171,6 +174,13 @@ def chart(results: dict[str, Any]) -> str:
         svg.Series(f"events written/s ({SMOOTH_SECONDS:.0f} s mean)", rates(samples, "events")),
         svg.Series(f"reads/s ({SMOOTH_SECONDS:.0f} s mean)", rates(samples, "reads")),
     ]
+    latency = [
+        svg.Series(
+            kind,
+            [(m, x["ms"][kind]["p50"]) for m, x in zip(minutes, samples, strict=True) if kind in x["ms"]],
+        )
+        for kind in ["write", *READS]
+    ]
     end = max((x["t"] for x in samples if x["phase"] == "load"), default=0.0) / 60
     return svg.render(
         svg.Chart(
@@ -185,6 +195,12 @@ def chart(results: dict[str, Any]) -> str:
                 svg.Panel("Resident memory per process (children included)", "MiB", memory),
                 svg.Panel("Projection lag: events in the log not yet projected", "events", lag),
                 svg.Panel("Traffic", "per second", traffic),
+                svg.Panel(
+                    f"Latency: median of the requests answered in the last {WINDOW:.0f} s, by kind (log scale)",
+                    "ms",
+                    latency,
+                    log=True,
+                ),
             ],
             markers=[svg.Marker(end, "load ends, projector catches up →")],
         )

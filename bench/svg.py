@@ -30,6 +30,7 @@ class Panel:
     title: str
     unit: str  # the y axis's label
     series: Sequence[Series]
+    log: bool = False  # a logarithmic y axis (values <= 0 are left out)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,22 @@ class Chart:
     panel_height: int = 230
 
 
+@dataclass(frozen=True)
+class YAxis:
+    """Where a value falls on a panel's y axis, in pixels."""
+
+    bottom: float
+    top: float
+    low: float
+    high: float
+    log: bool
+
+    def at(self, y: float) -> float:
+        scale = math.log10 if self.log else float
+        share = (scale(y) - scale(self.low)) / (scale(self.high) - scale(self.low))
+        return self.bottom - share * (self.bottom - self.top)
+
+
 def ticks(low: float, high: float, most: int = 6) -> list[float]:
     """Round numbers from low to high (1, 2, 2.5 or 5 times a power of ten apart), at
     most `most` + 1 of them, covering the range."""
@@ -70,6 +87,21 @@ def ticks(low: float, high: float, most: int = 6) -> list[float]:
     if out[-1] < high:
         out.append(round(value, 10))
     return out
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Powers of ten covering low..high (both > 0); with 2 and 5 between them when the
+    range spans at most two decades."""
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    last = max(last, first + 1)
+    steps = (1, 2, 5) if last - first <= 2 else (1,)
+    out = [m * 10.0**e for e in range(first, last) for m in steps] + [10.0**last]
+    # Trim what lies wholly outside the data, keeping one tick either side.
+    while len(out) > 2 and out[1] <= low:
+        out.pop(0)
+    while len(out) > 2 and out[-2] >= high:
+        out.pop()
+    return [round(v, 10) for v in out]
 
 
 def number(value: float) -> str:
@@ -97,18 +129,22 @@ def render(chart: Chart) -> str:
         f"<text x='{left}' y='24' font-size='17' font-weight='bold'>{escape(chart.title)}</text>",
         f"<text x='{left}' y='44' fill='#444'>{escape(chart.subtitle)}</text>",
     ]
-    colour = 0
     for index, panel in enumerate(chart.panels):
         top = top_margin + index * (chart.panel_height + gap) + 50
         bottom = top + chart.panel_height - 28
-        ys = [y for s in panel.series for _, y in s.points]
-        y_ticks = ticks(min(0.0, *ys) if ys else 0.0, max(ys, default=1.0), 5)
+        series = [
+            Series(s.name, [(x, y) for x, y in s.points if y > 0 or not panel.log], s.dashed)
+            for s in panel.series
+        ]
+        ys = [y for s in series for _, y in s.points]
+        if panel.log:
+            y_ticks = log_ticks(min(ys, default=1.0), max(ys, default=10.0))
+        else:
+            y_ticks = ticks(min(0.0, *ys) if ys else 0.0, max(ys, default=1.0), 5)
         y_low, y_high = y_ticks[0], y_ticks[-1]
 
-        def sy(
-            y: float, bottom: float = bottom, top: float = top, lo: float = y_low, hi: float = y_high
-        ) -> float:
-            return bottom - (y - lo) / (hi - lo) * (bottom - top)
+        axis = YAxis(bottom, top, y_low, y_high, panel.log)
+        sy = axis.at
 
         out.append(f"<g class='panel' data-title='{escape(panel.title)}'>")
         out.append(
@@ -150,17 +186,17 @@ def render(chart: Chart) -> str:
             )
         legend_x = float(left)
         legend = []
-        for series in panel.series:
-            stroke = PALETTE[colour % len(PALETTE)]
-            colour += 1
-            dash = " stroke-dasharray='6 3'" if series.dashed else ""
-            if series.points:
-                path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in series.points)
+        # Each panel's series in the palette's order: its legend says which is which.
+        for number_, line in enumerate(series):
+            stroke = PALETTE[number_ % len(PALETTE)]
+            dash = " stroke-dasharray='6 3'" if line.dashed else ""
+            if line.points:
+                path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in line.points)
                 out.append(
-                    f"<polyline class='series' data-name='{escape(series.name)}' points='{path}' fill='none' "
+                    f"<polyline class='series' data-name='{escape(line.name)}' points='{path}' fill='none' "
                     f"stroke='{stroke}' stroke-width='1.6' stroke-linejoin='round'{dash}/>"
                 )
-            legend.append((series.name, stroke, dash))
+            legend.append((line.name, stroke, dash))
         # The legend on one line between the title and the plot, each entry a short line
         # of its colour and its name (about 7 px a character at this size).
         for name, stroke, dash in legend:

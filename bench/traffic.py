@@ -1,9 +1,14 @@
 """The soak's traffic: writers and readers at a steady pace, and the tally of what they
 were answered.
 
+Both keep their pace whatever the answers take: a load offered at a steady rate, so a
+service that slows down shows it as latency, not as a lighter load.
+
 Writers: each tells a world of its own (`bench.history` with its own seed and id prefix,
 so no writer waits on another's ids), in order, one request after the other, single
-events and batches, claims bound to the event ids earlier answers gave. Some requests go
+events and batches, claims bound to the event ids earlier answers gave. A writer behind
+its pace after a slow answer sends what it owes in one larger batch, as a scraper with a
+backlog does. Some requests go
 again on purpose with the same idempotency keys: once acknowledged (a client that lost the
 answer: answered the same, every event a replay, nothing stored), or twice at once, one
 copy to each API process (two clients racing: one stores, the other is its replay); and a
@@ -11,7 +16,9 @@ few single events go again with other content under the same key (a 409, nothing
 A request that fails (a transport error, a 5xx) is retried with the same body, as a client
 would.
 
-Readers: rosters, timelines, trees and flows of ids the writers have had acknowledged,
+Readers: one question every 1/rate seconds, each in flight on its own (at most
+READERS at once: a question due while that many are unanswered is not asked, and
+counted), about rosters, timelines, trees and flows of ids the writers have had acknowledged,
 with `as_of` (a position at or after the one that introduced the id: answered exactly as
 of it, or a 503 with Retry-After when the projection is further behind than a read waits)
 or without (answered as of at least every event acknowledged before the request was sent,
@@ -23,6 +30,7 @@ What either sees that the design forbids is a failure, in words, in `Tally.failu
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import random
@@ -47,8 +55,11 @@ MOST: Final = 100  # events in a request at most
 # request (bound before it is sent), and soon enough that a short soak has claims.
 CLAIM_LAG: Final = 2 * MOST
 ATTEMPTS: Final = 8  # a request failing this often in a row is given up (and reported)
-CATCH_UP: Final = 2.0  # seconds of pace a writer or reader may make up after a slow answer
-READS: Final = {"roster": 40, "timeline": 30, "tree": 15, "flows": 15}
+READERS: Final = 32  # questions in flight at most
+# The questions' shares. Flows are few: an answer costs time in proportion to every move
+# in the log (and holds its API process meanwhile), so more would make the soak about them.
+READS: Final = {"roster": 45, "timeline": 33, "tree": 20, "flows": 2}
+WINDOW: Final = 10.0  # seconds: the latencies a sample summarises
 
 _encoder = msgspec.json.Encoder()
 
@@ -74,8 +85,31 @@ class Tally:
     transport: Counter[str] = field(default_factory=Counter)  # exceptions, by class
     write_ms: list[float] = field(default_factory=list)
     read_ms: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in READS})
+    not_asked: int = 0  # questions due while READERS were unanswered
+    recent: collections.deque[tuple[float, str, float]] = field(default_factory=collections.deque)
     server_errors: list[str] = field(default_factory=list)  # 5xx but 503s, with what was asked
     failures: list[str] = field(default_factory=list)
+
+    def took(self, kind: str, ms: float) -> None:
+        (self.write_ms if kind == "write" else self.read_ms[kind]).append(ms)
+        self.recent.append((time.monotonic(), kind, ms))
+
+    def latencies(self) -> dict[str, dict[str, float]]:
+        """p50 and p99 of each kind over the last WINDOW seconds, in ms."""
+        since = time.monotonic() - WINDOW
+        while self.recent and self.recent[0][0] < since:
+            self.recent.popleft()
+        by_kind: dict[str, list[float]] = {}
+        for _, kind, ms in self.recent:
+            by_kind.setdefault(kind, []).append(ms)
+        out = {}
+        for kind, values in by_kind.items():
+            values.sort()
+            out[kind] = {
+                "p50": round(values[len(values) // 2], 1),
+                "p99": round(values[min(len(values) - 1, int(0.99 * len(values)))], 1),
+            }
+        return out
 
     def fail(self, text: str) -> None:
         if len(self.failures) < 200:
@@ -228,12 +262,16 @@ class Writer:
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
+        started, told = loop.time(), 0
         while True:
-            await sleep_until(next_at, stop)
+            size = self._size()
+            # Sent once its last event is due; behind, with everything owed (a backlog).
+            await sleep_until(started + (told + size) / self.rate, stop)
             if stop.is_set():
                 return
-            size = self._size()
+            owed = int((loop.time() - started) * self.rate) - told
+            size = max(size, min(owed, MOST))
+            told += size
             first = self.world.index
             events = bind(self.world.take(size), self.ids)
             body = _encoder.encode(events[0] if size == 1 else events)
@@ -250,7 +288,6 @@ class Writer:
                     await self._replay(body, keys)
                 if size == 1 and self.rng.random() < CONFLICT:
                     await self._conflict(events[0])
-            next_at = max(next_at + size / self.rate, loop.time() - CATCH_UP)
 
     def _api(self) -> httpx.AsyncClient:
         self._next_api += 1
@@ -272,7 +309,7 @@ class Writer:
             status = response.status_code
             self.tally.statuses[f"POST {status}"] += 1
             if status in (200, 201):
-                self.tally.write_ms.append((time.perf_counter() - started) * 1000)
+                self.tally.took("write", (time.perf_counter() - started) * 1000)
                 self.tally.write_requests += 1
                 return Answer(status, list(response.json()["events"]), attempt)
             if status < 500:
@@ -380,39 +417,42 @@ class Writer:
             )
 
 
-class Reader:
-    """Asks questions of the catalog's ids at `rate` requests per second (see the module)."""
+class Readers:
+    """Asks the catalog's ids `rate` questions a second, each on its own (see the module)."""
 
     def __init__(
-        self,
-        number: int,
-        apis: list[httpx.AsyncClient],
-        rate: float,
-        tally: Tally,
-        catalog: Catalog,
-        seed: int,
+        self, apis: list[httpx.AsyncClient], rate: float, tally: Tally, catalog: Catalog, seed: int
     ) -> None:
-        self.number = number
         self.apis = apis
         self.rate = rate
         self.tally = tally
         self.catalog = catalog
-        self.rng = random.Random(seed * 104729 + number)
+        self.rng = random.Random(seed * 104729)
+        self.in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        asked = self.number
-        while True:
-            await sleep_until(next_at, stop)
-            if stop.is_set():
-                return
-            next_at = max(next_at + 1 / self.rate, loop.time() - CATCH_UP)
-            question = self.catalog.question(self.rng, self.tally.last_position)
-            if question is None:
-                continue
-            asked += 1
-            await self._ask(self.apis[asked % len(self.apis)], question)
+        started, asked = loop.time(), 0
+        try:
+            while True:
+                asked += 1
+                await sleep_until(started + asked / self.rate, stop)
+                if stop.is_set():
+                    break
+                question = self.catalog.question(self.rng, self.tally.last_position)
+                if question is None:
+                    continue
+                if len(self.in_flight) >= READERS:
+                    self.tally.not_asked += 1
+                    continue
+                task = asyncio.create_task(self._ask(self.apis[asked % len(self.apis)], question))
+                self.in_flight.add(task)
+                task.add_done_callback(self.in_flight.discard)
+            # The questions in flight get their answers (each bounded by the client's timeout).
+            await asyncio.gather(*self.in_flight)
+        finally:
+            for task in self.in_flight:
+                task.cancel()
 
     async def _ask(self, api: httpx.AsyncClient, q: Question) -> None:
         before = self.tally.last_position
@@ -429,7 +469,7 @@ class Reader:
         lagging = "Projection-Lag" in response.headers
         if status == 200:
             self.tally.reads[q.kind] += 1
-            self.tally.read_ms[q.kind].append(elapsed)
+            self.tally.took(q.kind, elapsed)
             at = int(response.json()["as_of"])
             if q.as_of is not None and at != q.as_of:
                 self.tally.fail(f"{asked} answered as of {at}")
