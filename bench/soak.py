@@ -32,7 +32,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,8 +156,23 @@ async def projector_elected(dsn: str, servers: list[Server], timeout: float = 60
 # ---- sampling --------------------------------------------------------------------------------
 
 
+async def every_second(work: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+    """Run `work` once a second until `stop` (at once again if it took longer)."""
+    loop = asyncio.get_running_loop()
+    next_at = loop.time()
+    while not stop.is_set():
+        await work()
+        next_at = max(next_at + 1.0, loop.time() - 1.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(next_at - loop.time(), 0.0))
+
+
 class Sampler:
-    """One sample a second: memory, lag, readiness, rates, errors (see the module)."""
+    """One sample a second: memory, lag, readiness, rates, errors (see the module).
+
+    A sample waits for nothing an API process does: /readyz is asked of each by a loop of
+    its own, and the sample takes the latest answer (and how long it took), so a stalled
+    process shows as a slow probe, not as a missing second of memory and lag."""
 
     def __init__(self, deployment: Deployment, tally: Tally, started: float) -> None:
         self.deployment = deployment
@@ -169,6 +184,7 @@ class Sampler:
         self._conn: asyncpg.Connection | None = None
         self._http = httpx.AsyncClient(timeout=READY_TIMEOUT)
         self._backends: dict[int, psutil.Process] = {}
+        self.ready: dict[str, tuple[int, float]] = {api.name: (0, 0.0) for api in deployment.apis}
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -176,13 +192,22 @@ class Sampler:
             await self._conn.close()
 
     async def run(self, stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while not stop.is_set():
-            await self.sample()
-            next_at += 1.0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(next_at - loop.time(), 0.0))
+        await asyncio.gather(*(self._ask(api) for api in self.deployment.apis))
+        probes = [asyncio.create_task(self._probe(api, stop)) for api in self.deployment.apis]
+        try:
+            await every_second(self.sample, stop)
+        finally:
+            for probe in probes:
+                probe.cancel()
+            await asyncio.gather(*probes, return_exceptions=True)
+
+    async def _probe(self, api: Server, stop: asyncio.Event) -> None:
+        await every_second(lambda: self._ask(api), stop)
+
+    async def _ask(self, api: Server) -> None:
+        started = time.perf_counter()
+        status = await self._ready(api)
+        self.ready[api.name] = (status, round((time.perf_counter() - started) * 1000, 1))
 
     async def sample(self) -> dict[str, Any]:
         if self._conn is None:
@@ -190,8 +215,6 @@ class Sampler:
         row = await self._conn.fetchrow(Q["head_and_checkpoint"])
         assert row is not None
         pids = [int(r["pid"]) for r in await self._conn.fetch(BACKENDS)]
-        probes = await asyncio.gather(*(self._ready(api) for api in self.deployment.apis))
-        ready = {api.name: status for api, status in zip(self.deployment.apis, probes, strict=True)}
         t = self.tally
         sample: dict[str, Any] = {
             "t": round(time.monotonic() - self.started, 2),
@@ -207,7 +230,8 @@ class Sampler:
             "errors": t.errors,
             "not_asked": t.not_asked,
             "ms": t.latencies(),
-            "ready": ready,
+            "ready": {name: status for name, (status, _) in self.ready.items()},
+            "ready_ms": {name: ms for name, (_, ms) in self.ready.items()},
             "load_1m": round(os.getloadavg()[0], 2),
         }
         self.samples.append(sample)

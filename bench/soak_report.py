@@ -90,6 +90,10 @@ def summary(
         "not_ready": {name: sum(s["ready"][name] != 200 for s in samples) for name in samples[0]["ready"]}
         if samples
         else {},
+        # How long /readyz took: a process whose event loop is held up answers it late.
+        "readyz_ms": {name: spread([s["ready_ms"][name] for s in samples]) for name in samples[0]["ready"]}
+        if samples
+        else {},
         "drain_seconds": round(drain_seconds, 1),
         "rebuild_seconds": None if rebuild_seconds is None else round(rebuild_seconds, 1),
         "load_1m": spread([float(s["load_1m"]) for s in samples]),
@@ -126,7 +130,10 @@ def text(results: dict[str, Any]) -> str:
         ),
         f"lag, events: p50 {s['lag']['p50']:.0f}, p99 {s['lag']['p99']:.0f}, max {s['lag']['max']:.0f}; "
         f"at the head {s['drain_seconds']:.1f} s after the load; rebuild {s['rebuild_seconds']} s; "
-        f"readiness probes not answered 200: {s['not_ready']}",
+        f"readiness probes not answered 200: {s['not_ready']}; /readyz took (p50 / p99 / max ms): "
+        + "; ".join(
+            f"{n} {m['p50']:.0f} / {m['p99']:.0f} / {m['max']:.0f}" for n, m in s["readyz_ms"].items()
+        ),
         f"statuses: {s['statuses']}; transport errors: {s['transport_errors'] or 'none'}; "
         f"machine load (1 min): p50 {s['load_1m']['p50']}, max {s['load_1m']['max']}",
         "invariants:",
