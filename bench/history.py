@@ -16,9 +16,9 @@ Every event is valid for the service: an id is introduced (by `person_name`,
 `org_name`, `person.added` or `org.added`) before any event uses it alone. Claims
 (`claim.*`) need the `event_id` the server returned for an earlier event, so they are
 emitted with a placeholder (`@ref:INDEX`, INDEX being the earlier event's index in the
-stream, always at least `CLAIM_LAG` events back) that `bind` replaces with the id once
-it is known. `targets` holds the indices a claim may refer to: a poster keeps the ids
-of those only.
+stream, always at least `claim_lag` events back, CLAIM_LAG unless told) that `bind`
+replaces with the id once it is known. `targets` holds the indices a claim may refer to:
+a poster keeps the ids of those only.
 
 `python -m bench.history -n 5000 [--seed 1] [--total N]` prints the events as JSON lines
 (claims bound to made-up ids) and a summary on stderr.
@@ -262,8 +262,13 @@ def bind(events: Sequence[Event], ids: Mapping[int, str]) -> list[Event]:
 class History:
     """An endless, deterministic stream of valid events (see the module docstring)."""
 
-    def __init__(self, seed: int = 1, *, total: int = 1_000_000, prefix: str = "") -> None:
+    def __init__(
+        self, seed: int = 1, *, total: int = 1_000_000, prefix: str = "", claim_lag: int = CLAIM_LAG
+    ) -> None:
         self.rng = random.Random(seed)
+        # How far back a claim's target is at least: more than a batch, so a claim never
+        # names an event of its own request, whose id is not known when it is bound.
+        self.claim_lag = claim_lag
         self.seed = seed
         self.prefix = prefix
         self.index = 0  # events emitted so far; the next event's index
@@ -686,7 +691,7 @@ class History:
         return self._reports("org.dissolved", {"org_id": team.id, "on": ""}, d, most=1)
 
     def _fact_claim(self, d: date) -> list[Event]:
-        ready = [i for i in self._open_targets[:64] if i <= self.index - CLAIM_LAG]
+        ready = [i for i in self._open_targets[:64] if i <= self.index - self.claim_lag]
         if not ready:
             return []
         target = self.rng.choice(ready)

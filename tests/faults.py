@@ -38,12 +38,16 @@ import asyncpg
 import httpx
 import msgspec
 
+# The cache's checks are shared with the soak (bench/checks.py); the tests know them from here.
+from bench.checks import ROWS
+from bench.checks import cache as cache
+from bench.checks import differences as differences
+from bench.checks import open_twice as open_twice
 from bench.history import History, bind
 from service import database, importing
 from service.sql import QUERIES as Q
 from tests.conftest import ADMIN
 from tests.e2e.server import CLI, cli
-from tests.projecting import ROWS, snapshot
 
 T = TypeVar("T")
 
@@ -792,28 +796,6 @@ async def check_log(dsn: str, requests: list[Request]) -> LogCheck:
     return check
 
 
-_OPEN_TWICE: Final = {
-    "membership_rows": "person_id",
-    "move_rows": "person_id",
-    "person_rows": "person_id",
-    "org_rows": "org_id",
-}
-assert set(_OPEN_TWICE) == set(ROWS)
-
-
-async def open_twice(conn: asyncpg.Connection) -> dict[str, int]:
-    """Rows the cache holds open twice (same id and key, both open): a batch applied twice."""
-    found = {}
-    for table, ident in _OPEN_TWICE.items():
-        found[table] = int(
-            await conn.fetchval(
-                f"SELECT count(*) FROM (SELECT {ident}, row_key FROM {table} WHERE upper_inf(positions) "
-                "GROUP BY 1, 2 HAVING count(*) > 1) AS twice"
-            )
-        )
-    return {t: n for t, n in found.items() if n}
-
-
 async def beyond(conn: asyncpg.Connection, position: int) -> dict[str, int]:
     """Rows opened or closed after a position: what a batch past the checkpoint left."""
     found = {}
@@ -847,15 +829,6 @@ async def wait_projected(dsn: str, seconds: float) -> float:
         await conn.close()
 
 
-async def cache(dsn: str) -> tuple[dict[str, list[tuple[str, ...]]], dict[str, int]]:
-    """The projection tables (snapshot) and the rows open twice."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await snapshot(conn), await open_twice(conn)
-    finally:
-        await conn.close()
-
-
 def rebuilt(env: dict[str, str], dsn: str) -> dict[str, list[tuple[str, ...]]]:
     """Run `hiring-news rebuild` on the test's database; the snapshot of what it made."""
     done = cli(["rebuild"], env)
@@ -863,18 +836,6 @@ def rebuilt(env: dict[str, str], dsn: str) -> dict[str, list[tuple[str, ...]]]:
     tables, twice = asyncio.run(cache(dsn))
     assert not twice
     return tables
-
-
-def differences(
-    live: dict[str, list[tuple[str, ...]]], fresh: dict[str, list[tuple[str, ...]]]
-) -> dict[str, tuple[int, int, int]]:
-    """Per table that differs: (rows only in the live cache, rows only in the rebuild, rows)."""
-    found = {}
-    for table in sorted(set(live) | set(fresh)):
-        a, b = Counter(live.get(table, [])), Counter(fresh.get(table, []))
-        if a != b:
-            found[table] = (sum((a - b).values()), sum((b - a).values()), sum(b.values()))
-    return found
 
 
 def batches(*procs: Proc) -> list[tuple[int, int]]:

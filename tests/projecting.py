@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncpg
-
+# The cache's snapshot lives with the soak's checks (bench imports nothing from tests/);
+# imported here under its own names for the tests that know it from this module.
+from bench.checks import ROWS as ROWS
+from bench.checks import snapshot as snapshot
 from service.projection import MEMORY_CLAIMS, Projection
-from service.rebuild import PROJECTION_TABLES
 from service.sql import QUERIES as Q
 from service.store import Conn
-
-# The row tables of the cache; the others are the fold's files, its structure indexes and
-# the checkpoint.
-ROWS = [t for t in PROJECTION_TABLES if not t.startswith("fold_") and t != "projection_checkpoint"]
 
 
 async def project(
@@ -22,16 +19,3 @@ async def project(
     while (await projection.step(conn)).events:
         pass
     return int(await conn.fetchval(Q["checkpoint"]))
-
-
-async def snapshot(conn: asyncpg.Connection) -> dict[str, list[tuple[str, ...]]]:
-    """Every projection table's rows, as sorted text (bytes as hex), but the time the
-    checkpoint last moved: to compare a cache with another, row for row."""
-    tables = {}
-    for table in PROJECTION_TABLES:
-        rows = await conn.fetch(f"SELECT * FROM {table}")
-        tables[table] = sorted(
-            tuple(v.hex() if isinstance(v, bytes) else str(v) for k, v in r.items() if k != "updated_at")
-            for r in rows
-        )
-    return tables
