@@ -175,3 +175,33 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# autovacuum's default rule for ANALYZE: a table is analyzed once the rows changed since
+# its last ANALYZE pass 50 + 10 % of its size (autovacuum_analyze_threshold,
+# autovacuum_analyze_scale_factor).
+_ANALYZE_DUE = """
+SELECT format('%I.%I', schemaname, relname)
+FROM pg_stat_user_tables
+WHERE n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)
+"""
+
+
+async def analyze_as_autovacuum_would(dsn: str, every: float = 10.0) -> None:
+    """ANALYZE, until cancelled, each table autovacuum would analyze by now.
+
+    The bench's PostgreSQL may run with autovacuum off (the shared test server does). A
+    table that grew from empty then keeps the planner's estimate of an empty table, and
+    plans cached on it (asyncpg prepares every statement) scan where they should use an
+    index, ever slower as the log grows: a figure of the setup, not of the service. A
+    deployment runs autovacuum; this stands in for its ANALYZE (not its VACUUM), by its
+    own rule, so a figure measures what a deployment would see.
+    """
+    conn = await asyncpg.connect(dsn)
+    try:
+        while True:
+            for (table,) in await conn.fetch(_ANALYZE_DUE):
+                await conn.execute(f"ANALYZE {table}")
+            await asyncio.sleep(every)
+    finally:
+        await conn.close()

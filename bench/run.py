@@ -38,6 +38,7 @@ from bench.procs import (
     Databases,
     Processes,
     Server,
+    analyze_as_autovacuum_would,
     ceiling_argv,
     free_port,
     project_argv,
@@ -534,6 +535,7 @@ async def bench_scale(b: Bench) -> None:
                 projected.append((time.perf_counter(), await checkpoint_of(dsn)))
 
         sampling = asyncio.create_task(sample())
+        analyzing = [asyncio.create_task(analyze_as_autovacuum_would(d)) for d in (dsn, dsn_small)]
         try:
             rest = await poster.run(events=big, seconds=cfg.load_timeout, progress=progress)
             if rest.failed is None:
@@ -549,7 +551,12 @@ async def bench_scale(b: Bench) -> None:
         during_load = projected[-1][1] - projected[0][1]
         load_seconds = projected[-1][0] - projected[0][0]
         log(f"projected {during_load} events during the load ({load_seconds:.0f} s); catching up")
-        reached, catch_up = await projected_up_to(dsn, head, cfg.load_timeout)
+        try:
+            reached, catch_up = await projected_up_to(dsn, head, cfg.load_timeout)
+        finally:
+            for task in analyzing:
+                task.cancel()
+            await asyncio.gather(*analyzing, return_exceptions=True)
         scale["projector"] = {
             "events": reached,
             "head": head,
@@ -693,9 +700,15 @@ async def bench_rebuild(b: Bench, dsn: str, head: int) -> dict[str, Any]:
     async def progress() -> None:
         reached[0] = await rebuild_progress(dsn, head)
 
-    code, _, err, seconds = await run_child(
-        [sys.executable, "-m", "service.cli", "rebuild"], env, b.cfg.rebuild_timeout, progress
-    )
+    # The shadow tables start empty and grow, as the live ones did during the load.
+    analyzing = asyncio.create_task(analyze_as_autovacuum_would(dsn))
+    try:
+        code, _, err, seconds = await run_child(
+            [sys.executable, "-m", "service.cli", "rebuild"], env, b.cfg.rebuild_timeout, progress
+        )
+    finally:
+        analyzing.cancel()
+        await asyncio.gather(analyzing, return_exceptions=True)
     if code is None:
         done = reached[0]
         return {
