@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import httpx
@@ -59,6 +60,7 @@ from bench.procs import (
     sigterm_as_interrupt,
     wait_ready,
 )
+from service.sql import QUERIES as Q
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -133,26 +135,34 @@ class Deployment:
 # ---- the writers --------------------------------------------------------------------------------
 
 
-def bodies(writer: int, tag: str, rng: random.Random) -> Iterator[tuple[bytes, int]]:
-    """A writer's requests: (body, events), each event with a key of its own."""
-    n = writer * 10_000_000
+def bodies(writer: int, writers: int, tag: str, rng: random.Random) -> Iterator[tuple[bytes, int]]:
+    """A writer's requests: (body, events), each event with a key of its own. The writers
+    take turns through the people (post_event_body: person n mod 20,000), so that a
+    person's career grows at the pace of the whole load, not 30 times faster."""
+    k = 0
     while True:
         single = rng.random() < SINGLE_SHARE
         size = 1 if single else rng.randint(1, MAX_BATCH)
         events = []
         for _ in range(size):
-            n += 1
-            events.append(load.post_event_body(n, tag))
+            k += 1
+            events.append(load.post_event_body(k * writers + writer, tag))
         yield (events[0] if single else b"[" + b",".join(events) + b"]"), size
 
 
 async def write(
-    writer: int, bases: list[str], tag: str, deadline: float, tally: Tally, client: httpx.AsyncClient
+    writer: int,
+    writers: int,
+    bases: list[str],
+    tag: str,
+    deadline: float,
+    tally: Tally,
+    client: httpx.AsyncClient,
 ) -> None:
     """Post until the deadline, each request to the next process, retried on the next."""
     rng = random.Random(writer)
     turn = writer
-    for body, size in bodies(writer, tag, rng):
+    for body, size in bodies(writer, writers, tag, rng):
         if time.perf_counter() >= deadline:
             return
         started = time.perf_counter()
@@ -197,7 +207,10 @@ async def round_of(deployment: Deployment, writers: int, seconds: float, tag: st
         # Bounded even if a server stops answering: the last requests get 60 s at most.
         await asyncio.wait_for(
             asyncio.gather(
-                *(write(w, deployment.bases, f"{tag}w{w}", deadline, tally, c) for w, c in enumerate(clients))
+                *(
+                    write(w, writers, deployment.bases, f"{tag}w{w}", deadline, tally, c)
+                    for w, c in enumerate(clients)
+                )
             ),
             seconds + 60,
         )
@@ -239,7 +252,15 @@ FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
   AND state <> 'idle'
 GROUP BY 1
+UNION ALL
+SELECT 'holding the log lock', count(*)
+FROM pg_locks
+WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 AND objsubid = 1
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
+# The log's lock, read from the very query that takes it (a one-int advisory key shows in
+# pg_locks as its high and low halves).
+_LOG_LOCK: Final = int(re.findall(r"pg_advisory_xact_lock\((\d+)\)", Q["begin_append"])[0])
 
 
 async def watch(dsn: str, tally: Tally, stop: asyncio.Event, every: float = 0.1) -> None:
@@ -247,7 +268,7 @@ async def watch(dsn: str, tally: Tally, stop: asyncio.Event, every: float = 0.1)
     conn = await asyncpg.connect(dsn)
     try:
         while not stop.is_set():
-            for row in await conn.fetch(_ACTIVITY):
+            for row in await conn.fetch(_ACTIVITY, _LOG_LOCK >> 32, _LOG_LOCK & 0xFFFFFFFF):
                 tally.activity[str(row["what"])] += int(row["n"])
             tally.samples += 1
             with contextlib.suppress(TimeoutError):
@@ -370,6 +391,19 @@ async def head_and_checkpoint(dsn: str) -> tuple[int, int]:
         await conn.close()
 
 
+async def analyze(dsn: str) -> None:
+    """What autovacuum would have done by now. The bench's PostgreSQL may run without it
+    (`SHOW autovacuum`), and then a plan a connection cached while the tables were empty
+    is never made again: the append's lookups of keys and ids would scan the whole log,
+    more slowly with every round, in whichever deployment's connections happened to cache
+    such a plan. ANALYZE gives the planner the tables' sizes and invalidates those plans."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def caught_up(dsn: str, timeout: float) -> tuple[float, int]:
     """Wait (bounded) for the projector to reach the head: (seconds waited, events still behind)."""
     started = time.perf_counter()
@@ -449,6 +483,14 @@ def summary(rounds: list[tuple[Tally, Cpu]]) -> dict[str, Any]:
         }
         if (samples := sum(t.samples for t, _ in rounds))
         else {},
+        # How long each appending transaction held the log's lock: the share of samples
+        # in which it was held, over the transactions a second.
+        "lock_ms_per_transaction": 1000
+        * sum(t.activity["holding the log lock"] for t, _ in rounds)
+        / samples
+        / (groups / seconds)
+        if samples and groups
+        else None,
         "seconds": seconds,
         "p50_ms": latencies.percentile(0.50),
         "p99_ms": latencies.percentile(0.99),
@@ -483,7 +525,8 @@ def describe(name: str, s: dict[str, Any]) -> str:
         + ", ".join(
             f"{ms:.0f} ms ({role})" for ms, role in zip(s["p50_ms_by_process"], s["roles"], strict=True)
         )
-        + f"; {s['groups_per_s']:.0f} appending transactions/s of {s['events_per_group'] or 0:.1f} events; "
+        + f"; {s['groups_per_s']:.0f} appending transactions/s of {s['events_per_group'] or 0:.1f} events, "
+        + f"each holding the log's lock {s['lock_ms_per_transaction'] or 0:.0f} ms; "
         + "backends on average: "
         + (", ".join(f"{what} {n:.2f}" for what, n in s["backends"].items()) or "none seen")
     )
@@ -520,6 +563,7 @@ async def measure(
             # connections, the lab ids the events introduce.
             await round_of(deployment, writers, 2.0, f"warm{os.getpid()}{deployment.name}")
             await caught_up(deployment.dsn, CATCH_UP_SECONDS)
+            await analyze(deployment.dsn)
         got: dict[str, list[tuple[Tally, Cpu]]] = {d.name: [] for d in deployments}
         catch_up: dict[str, list[float]] = {d.name: [] for d in deployments}
         for r in range(rounds):
@@ -535,6 +579,7 @@ async def measure(
                 seen = await roles(deployment)
                 holders = await elected(deployment.dsn)
                 waited, behind = await caught_up(deployment.dsn, CATCH_UP_SECONDS)
+                await analyze(deployment.dsn)
                 catch_up[deployment.name].append(waited)
                 say(
                     f"{deployment.name} round {r + 1}: {tally.events / tally.seconds:.0f} events/s, "

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -205,3 +205,15 @@ async def analyze_as_autovacuum_would(dsn: str, every: float = 10.0) -> None:
             await asyncio.sleep(every)
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def autoanalyzed(*dsns: str) -> AsyncIterator[None]:
+    """`analyze_as_autovacuum_would` on each database for as long as the block runs."""
+    tasks = [asyncio.create_task(analyze_as_autovacuum_would(dsn)) for dsn in dsns]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -38,7 +38,7 @@ from bench.procs import (
     Databases,
     Processes,
     Server,
-    analyze_as_autovacuum_would,
+    autoanalyzed,
     ceiling_argv,
     free_port,
     project_argv,
@@ -271,8 +271,9 @@ async def bench_single(b: Bench) -> None:
     b.say("a. single-event POST /events vs the ceiling app")
     # The API alone: what an append costs now that it writes the log only (the projector,
     # elsewhere in a deployment, is measured in d).
-    service = await start_service(b, "a-service", await b.dbs.create("single"), projector=False)
-    ceiling = await start_ceiling(b, "a-ceiling", await b.dbs.create("ceiling"))
+    service_dsn, ceiling_dsn = await b.dbs.create("single"), await b.dbs.create("ceiling")
+    service = await start_service(b, "a-service", service_dsn, projector=False)
+    ceiling = await start_ceiling(b, "a-ceiling", ceiling_dsn)
     tag = f"a{os.getpid()}"
     try:
         for name, server in (("service", service), ("ceiling", ceiling)):
@@ -280,13 +281,14 @@ async def bench_single(b: Bench) -> None:
                 server.base, f"{tag}w{name}", connections=POST_CONNECTIONS, seconds=1
             )
         per_round = b.cfg.seconds / b.cfg.rounds
-        got = await side_by_side(
-            b,
-            {
-                "service": post_runner(service.base, f"{tag}s", per_round),
-                "ceiling": post_runner(ceiling.base, f"{tag}c", per_round),
-            },
-        )
+        async with autoanalyzed(service_dsn, ceiling_dsn):
+            got = await side_by_side(
+                b,
+                {
+                    "service": post_runner(service.base, f"{tag}s", per_round),
+                    "ceiling": post_runner(ceiling.base, f"{tag}c", per_round),
+                },
+            )
     finally:
         stop_server(b, service)
         stop_server(b, ceiling)
@@ -310,20 +312,22 @@ async def bench_single(b: Bench) -> None:
 async def bench_batch(b: Bench) -> None:
     b.say("b. batch ingestion, 1000 events a request, vs executemany and eventsourcing")
     seconds = b.cfg.seconds
-    service = await start_service(b, "b-service", await b.dbs.create("batch"), projector=False)
+    service_dsn = await b.dbs.create("batch")
+    service = await start_service(b, "b-service", service_dsn, projector=False)
     try:
         poster = load.Poster(service.base, hist.History(1))
         try:
-            warm = await poster.run(events=2000)
-            if warm.failed:
-                raise RuntimeError(warm.failed)
-            # Enough for three times the warm-up's pace (running out only ends the run
-            # early; the rate stands), without generating far more than can be sent.
-            prepared = max(5000, min(int(15_000 * seconds), int(3 * warm.rate * seconds) + 2000))
-            prepared = -(-prepared // 1000) * 1000
-            log(f"warm-up {warm.rate:.0f} events/s; generating {prepared} history events before timing")
-            poster.prepare(prepared)
-            got = await poster.run(seconds=seconds, prepared_only=True)
+            async with autoanalyzed(service_dsn):
+                warm = await poster.run(events=2000)
+                if warm.failed:
+                    raise RuntimeError(warm.failed)
+                # Enough for three times the warm-up's pace (running out only ends the run
+                # early; the rate stands), without generating far more than can be sent.
+                prepared = max(5000, min(int(15_000 * seconds), int(3 * warm.rate * seconds) + 2000))
+                prepared = -(-prepared // 1000) * 1000
+                log(f"warm-up {warm.rate:.0f} events/s; generating {prepared} history events before timing")
+                poster.prepare(prepared)
+                got = await poster.run(seconds=seconds, prepared_only=True)
         finally:
             await poster.close()
     finally:
@@ -500,7 +504,10 @@ async def bench_scale(b: Bench) -> None:
     scale: dict[str, Any] = {"target_events": big}
     b.results["scale"] = scale
     head = 0
+    # autovacuum's ANALYZE, stood in for over the whole figure (load, catch-up, rosters).
+    analyzing = contextlib.AsyncExitStack()
     try:
+        await analyzing.enter_async_context(autoanalyzed(dsn, dsn_small))
         small_history = hist.History(7, total=big)
         small_poster = load.Poster(small.base, small_history)
         try:
@@ -535,7 +542,6 @@ async def bench_scale(b: Bench) -> None:
                 projected.append((time.perf_counter(), await checkpoint_of(dsn)))
 
         sampling = asyncio.create_task(sample())
-        analyzing = [asyncio.create_task(analyze_as_autovacuum_would(d)) for d in (dsn, dsn_small)]
         try:
             rest = await poster.run(events=big, seconds=cfg.load_timeout, progress=progress)
             if rest.failed is None:
@@ -551,12 +557,7 @@ async def bench_scale(b: Bench) -> None:
         during_load = projected[-1][1] - projected[0][1]
         load_seconds = projected[-1][0] - projected[0][0]
         log(f"projected {during_load} events during the load ({load_seconds:.0f} s); catching up")
-        try:
-            reached, catch_up = await projected_up_to(dsn, head, cfg.load_timeout)
-        finally:
-            for task in analyzing:
-                task.cancel()
-            await asyncio.gather(*analyzing, return_exceptions=True)
+        reached, catch_up = await projected_up_to(dsn, head, cfg.load_timeout)
         scale["projector"] = {
             "events": reached,
             "head": head,
@@ -593,6 +594,7 @@ async def bench_scale(b: Bench) -> None:
         if available and "e" in cfg.only:
             b.results["org_page"] = await bench_org_page(b, service, queries(history, head))
     finally:
+        await analyzing.aclose()
         await poster.close()
         stop_server(b, service)
         stop_server(b, projector)
@@ -701,14 +703,10 @@ async def bench_rebuild(b: Bench, dsn: str, head: int) -> dict[str, Any]:
         reached[0] = await rebuild_progress(dsn, head)
 
     # The shadow tables start empty and grow, as the live ones did during the load.
-    analyzing = asyncio.create_task(analyze_as_autovacuum_would(dsn))
-    try:
+    async with autoanalyzed(dsn):
         code, _, err, seconds = await run_child(
             [sys.executable, "-m", "service.cli", "rebuild"], env, b.cfg.rebuild_timeout, progress
         )
-    finally:
-        analyzing.cancel()
-        await asyncio.gather(analyzing, return_exceptions=True)
     if code is None:
         done = reached[0]
         return {
