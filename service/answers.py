@@ -380,6 +380,22 @@ def subtree(org_id: str, on: date, all_org_rows: Iterable[OrgRow]) -> list[str]:
     return found
 
 
+def _ever_under(top: str, rows: Iterable[OrgRow]) -> set[str]:
+    """The org and every org under it on some day: a superset of its subtree on any day
+    (a path under it on one day runs along parent links some version has)."""
+    children: dict[str, set[str]] = {}
+    for row in rows:
+        if row.parent_id is not None and row.parent_id != row.org_id:
+            children.setdefault(row.parent_id, set()).add(row.org_id)
+    found, todo = {top}, [top]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 def tree(org_id: str, on: date, all_org_rows: Iterable[OrgRow], as_of: int) -> Tree | None:
     """The org and its sub-orgs on a day, nested; None when there is no such org."""
     rows = list(all_org_rows)
@@ -418,13 +434,23 @@ def flows(
 ) -> Flows:
     """Moves from an org's subtree to another's, each subtree taken on the move's day."""
     rows = list(all_org_rows)
+    # Only orgs ever under either end can be in its subtree on some day, and only their
+    # versions can change those subtrees: the moves and days to test come down from the
+    # whole log's to the two subtrees' (a flow between two teams no longer walks every
+    # org and every move ever recorded).
+    ever = {top: _ever_under(top, rows) for top in (from_id, to_id)}
+    rows_of = {top: [r for r in rows if r.org_id in under] for top, under in ever.items()}
     subtrees: dict[tuple[str, date], set[str]] = {}
-    # Subtrees change only on the days an org version begins or ends.
-    boundaries = sorted({d for r in rows for d in (r.valid_from, r.valid_until) if d is not None})
+    # Subtrees change only on the days a version of an org in them begins or ends.
+    boundaries = sorted(
+        {d for top in ever for r in rows_of[top] for d in (r.valid_from, r.valid_until) if d is not None}
+    )
 
     def inside(top: str, org_id: str, day: date) -> bool:
+        if org_id not in ever[top]:
+            return False
         if (top, day) not in subtrees:
-            subtrees[top, day] = {top, *subtree(top, day, rows)}
+            subtrees[top, day] = {top, *subtree(top, day, rows_of[top])}
         return org_id in subtrees[top, day]
 
     def counted(row: MoveRow, first: date) -> bool:
@@ -435,6 +461,8 @@ def flows(
 
     moves: list[tuple[date, Move]] = []
     for row in move_rows:
+        if row.from_org_id not in ever[from_id] or row.to_org_id not in ever[to_id]:
+            continue
         day = move_day(row)
         if since is not None and (day is None or day < since):
             continue
