@@ -640,8 +640,9 @@ class LingeringProxy:
     finished with and that is not closed yet: what a client sees between a restart's FATAL
     and the EOF behind it, drawn out so that the next query surely falls in it."""
 
-    def __init__(self, dsn: str) -> None:
-        self._connect = postgres_connector(dsn)
+    def __init__(self, dsn: str, connect: Connector | None = None) -> None:
+        # `connect`: where each new session goes, when not to the DSN's server.
+        self._connect = connect or postgres_connector(dsn)
         self._user = urlsplit(dsn).username or "postgres"
         self._database = urlsplit(dsn).path.lstrip("/") or "postgres"
         self._loop = asyncio.new_event_loop()

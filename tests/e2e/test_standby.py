@@ -26,16 +26,15 @@ server binaries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -44,9 +43,7 @@ from tests import pgcluster
 from tests.bodies import joined
 from tests.conftest import ADMIN
 from tests.e2e.server import environment, serving
-from tests.faults import wait_until
-
-T = TypeVar("T")
+from tests.faults import LingeringProxy, wait_until
 
 NO_CLUSTER = pgcluster.unavailable()
 pytestmark = pytest.mark.skipif(NO_CLUSTER is not None, reason=f"no private PostgreSQL cluster: {NO_CLUSTER}")
@@ -251,51 +248,12 @@ def test_an_as_of_the_standby_has_not_replayed_waits_or_is_a_503(database: Datab
 # ---- several standbys behind one address --------------------------------------------------------
 
 
-class Balancer:
+def balancer(dsn: str, ports: list[int]) -> LingeringProxy:
     """A TCP proxy handing each new connection to the next of several servers in turn,
     as a Kubernetes Service does over a database's standbys (CloudNativePG's `-ro`): one
     pool's connections then reach different standbys, which replay at their own pace."""
-
-    def __init__(self, ports: list[int]) -> None:
-        self._next = itertools.cycle(ports)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="balancer", daemon=True)
-        self._thread.start()
-        self._server = self._call(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = int(self._server.sockets[0].getsockname()[1])
-
-    def _call(self, work: Awaitable[T]) -> T:
-        async def run() -> T:
-            return await work
-
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", next(self._next))
-        except OSError:
-            writer.transport.abort()
-            return
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
-
-    def close(self) -> None:
-        async def close() -> None:
-            self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        self._call(close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+    following = itertools.cycle(ports)
+    return LingeringProxy(dsn, connect=lambda: asyncio.open_connection("127.0.0.1", next(following)))
 
 
 def test_standbys_behind_a_balancer_never_answer_older_data(database: Database) -> None:
@@ -304,10 +262,11 @@ def test_standbys_behind_a_balancer_never_answer_older_data(database: Database) 
     the state at the position it names (or a 503), never the held-back standby's."""
     clusters = database.clusters
     with pgcluster.private_standby(clusters.primary) as second:
-        balancer = Balancer([clusters.standby.port, second.port])
+        read_url = f"postgresql://postgres@127.0.0.1:{clusters.standby.port}/{database.name}"
+        proxy = balancer(read_url, [clusters.standby.port, second.port])
         try:
             env = environment(database.primary)
-            env["DATABASE_READ_URL"] = f"postgresql://postgres@127.0.0.1:{balancer.port}/{database.name}"
+            env["DATABASE_READ_URL"] = proxy.dsn
             env["HIRING_NEWS_READ_WAIT"] = "0.5"
             env["HIRING_NEWS_POOL_MIN"] = env["HIRING_NEWS_POOL_MAX"] = "8"
             with serving(env) as (base, _):
@@ -337,7 +296,7 @@ def test_standbys_behind_a_balancer_never_answer_older_data(database: Database) 
                     with ThreadPoolExecutor(8) as pool:
                         answers = list(pool.map(read, range(48)))
         finally:
-            balancer.close()
+            proxy.close()
     statuses = {a.status_code for a in answers}
     assert statuses <= {200, 503}, [a.text for a in answers if a.status_code not in (200, 503)]
     for answer in answers:
