@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
@@ -36,7 +35,7 @@ from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import database, store
+from service import store
 from service.api.common import pool, settings
 from service.api.contract import READ_SECURITY, problem, problems
 from service.api.events import parse_types
@@ -44,6 +43,7 @@ from service.logging import get_logger
 from service.problems import RETRY_AFTER_SECONDS, ProblemError
 from service.projector import LOG_CHANNEL
 from service.sql import QUERIES as Q
+from service.watch import ChannelWatch
 
 log = get_logger(__name__)
 
@@ -51,14 +51,13 @@ log = get_logger(__name__)
 PAGE: Final = 500
 # A stream looks at the log at least this often, notified or not.
 POLL_SECONDS: Final = 1.0
-RECONNECT_SECONDS: Final = 1.0
 # Where the handler leaves word that it holds a stream slot, for `bounded` to give back.
 _SLOT: Final = "hiring_news_stream_slot"
 
 _encoder: Final = msgspec.json.Encoder()
 
 
-class LogWatch:
+class LogWatch(ChannelWatch):
     """One LISTEN on the log's channel per process, waking every stream waiting for news.
 
     `generation` counts the notifications (and reconnections, after which anything may
@@ -66,24 +65,21 @@ class LogWatch:
     not moved since, so a notification between the read and the wait is never lost.
     """
 
+    channel = LOG_CHANNEL
+    what = "log watch"
+
     def __init__(self, dsn: str, *, schema: str | None = None) -> None:
-        self._dsn = dsn
-        self._schema = schema
+        super().__init__(dsn, schema=schema)
         self._woken = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.generation = 0
-        self.listening = False
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="hiring-news log watch")
+    def notified(self, *_: Any) -> None:
+        self.wake()
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def listening_again(self) -> None:
+        self.wake()  # whatever was appended while not listening
 
-    def wake(self, *_: Any) -> None:
+    def wake(self) -> None:
         self.generation += 1
         self._woken.set()
         self._woken = asyncio.Event()
@@ -94,30 +90,6 @@ class LogWatch:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._woken.wait(), seconds)
-
-    async def _listen(self) -> None:
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await database.connect(self._dsn, schema=self._schema)
-                closed = asyncio.Event()
-                conn.add_termination_listener(functools.partial(_set, closed))
-                await conn.add_listener(LOG_CHANNEL, self.wake)
-                self.listening = True
-                self.wake()  # whatever was appended while not listening
-                await closed.wait()
-            except (OSError, asyncpg.PostgresError) as error:
-                log.debug("log watch reconnecting", error=type(error).__name__)
-            finally:
-                self.listening = False
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=1)
-            await asyncio.sleep(RECONNECT_SECONDS)
-
-
-def _set(event: asyncio.Event, *_: Any) -> None:
-    event.set()
 
 
 @dataclass
