@@ -60,7 +60,7 @@ from bench.procs import (
     sigterm_as_interrupt,
     wait_ready,
 )
-from service.sql import QUERIES as Q
+from service import sql
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -260,7 +260,12 @@ WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 AND objs
 """
 # The log's lock, read from the very query that takes it (a one-int advisory key shows in
 # pg_locks as its high and low halves).
-_LOG_LOCK: Final = int(re.findall(r"pg_advisory_xact_lock\((\d+)\)", Q["begin_append"])[0])
+_LOG_LOCK: Final = int(
+    re.findall(
+        r"pg_advisory_xact_lock\((\d+)\)",
+        next(text for _, name, text in sql.migrations() if name == "append_group"),
+    )[0]
+)
 
 
 async def watch(dsn: str, tally: Tally, stop: asyncio.Event, every: float = 0.1) -> None:

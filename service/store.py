@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeAlias
@@ -98,11 +97,18 @@ async def append_many(conn: Conn, batches: Sequence[Batch]) -> list[Outcome]:
     before it: it sees the ids they introduced and the idempotency keys they stored. A
     batch the log refuses gets its AppendError in its place and stores nothing; the
     others are stored all the same. A database failure raises, and then nothing of any
-    batch is stored. One lock, one lookup and one insert serve the whole group, which
-    writes the log only: the projector folds it afterwards, woken by the insert's NOTIFY.
+    batch is stored. One lookup and one call of append_group serve the whole group,
+    which writes the log only: the projector folds it afterwards, woken by the insert's
+    NOTIFY.
+
+    The group is checked before the log's lock is taken, so the lock is held for one
+    statement and its commit, never across a round trip to this process (with several
+    API processes, the lock is what every append waits for). append_group, under the
+    lock, refuses the group if one of its new keys was stored in the meantime; it is then
+    checked again, and finds that key taken. Each retry sees one more key taken, so it ends.
     """
     prepared = [_Prepared.of(batch) for batch in batches]
-    async with _appending(conn):
+    while True:
         group = await _Group.look_up(conn, prepared)
         outcomes: list[Outcome] = []
         for batch in prepared:
@@ -110,24 +116,12 @@ async def append_many(conn: Conn, batches: Sequence[Batch]) -> list[Outcome]:
                 outcomes.append(group.accept(batch))
             except AppendError as error:
                 outcomes.append(error)
-        if group.inserted:
-            await _insert(conn, group)
-    return outcomes
-
-
-@contextlib.asynccontextmanager
-async def _appending(conn: Conn) -> AsyncIterator[None]:
-    """A transaction holding the log's lock (begin_append), committed at the end, rolled
-    back on any failure: asyncpg's transaction() would take one more round trip."""
-    try:
-        await conn.execute(Q["begin_append"])
-        yield
-    except BaseException:
-        if not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
-        raise
-    await conn.execute("COMMIT")
+        if not group.inserted:
+            return outcomes
+        placed = await _insert(conn, group)
+        if placed is not None:
+            head, recorded_at = placed
+            return group.placed(outcomes, head, recorded_at)
 
 
 _CLAIM_TYPES: Final = (ev.ClaimConfirmed, ev.ClaimDenied, ev.ClaimRetracted)
@@ -161,11 +155,16 @@ class _Prepared:
 
 @dataclass(slots=True)
 class _Group:
-    """The log as the group's next batch sees it: what the lookups found under the lock,
-    plus what the batches accepted so far added, and the rows they will insert."""
+    """The log as the group's next batch sees it: what the lookups found, plus what the
+    batches accepted so far added, and the rows they will insert.
 
-    position: int
+    `position` and `recorded_at` start as the lookups saw the log's head; the events
+    are numbered after it, and `placed` moves them to where append_group put them.
+    """
+
+    head: int
     recorded_at: datetime
+    position: int = 0  # the last position taken, from `head` on
     keys: dict[str, tuple[bytes, Appended]] = field(default_factory=dict)  # key -> (content hash, event)
     entities: set[tuple[str, str]] = field(default_factory=set)  # (kind, id) known to the log
     events: set[uuid.UUID] = field(default_factory=set)  # claim targets known to exist
@@ -180,8 +179,8 @@ class _Group:
     async def look_up(cls, conn: Conn, prepared: list[_Prepared]) -> _Group:
         """The log's head, and every stored key, id and claim target the group names.
 
-        One round trip, under the log lock: concurrent appends of one key (by other
-        processes too) find each other here instead of racing to the unique index.
+        One round trip, before the log's lock: whatever an append commits after it,
+        append_group sees under the lock.
         """
         keys = {e.idempotency_key for p in prepared for e in p.batch.events} - {None}
         wanted = sorted({(kind, ref.id) for p in prepared for refs in p.refs for kind, ref in refs})
@@ -189,7 +188,7 @@ class _Group:
         targets = {t for p in prepared for t in p.targets if t is not None}
         rows = await conn.fetch(Q["group_lookups"], list(keys), kinds, ids, list(targets))
         [head] = [row for row in rows if row["what"] == "head"]
-        group = cls(head["position"], head["recorded_at"])
+        group = cls(head["position"], head["recorded_at"], head["position"])
         for row in rows:
             match row["what"]:
                 case "key":
@@ -240,6 +239,23 @@ class _Group:
                 replay = Appended(new.event_id, new.position, new.recorded_at, event.idempotency_key, True)
                 self.keys[event.idempotency_key] = (hashes[i], replay)
         return answer
+
+    def placed(self, outcomes: list[Outcome], head: int, recorded_at: datetime) -> list[Outcome]:
+        """The answers once append_group inserted the events after `head`, at `recorded_at`:
+        every answer naming an event of this group (a position past the head the lookups
+        saw; stored events are at or before it) moves with the group."""
+        shift = head - self.head
+        return [
+            outcome
+            if isinstance(outcome, AppendError)
+            else [
+                a
+                if a.position <= self.head
+                else Appended(a.event_id, a.position + shift, recorded_at, a.idempotency_key, a.replayed)
+                for a in outcome
+            ]
+            for outcome in outcomes
+        ]
 
     def _replays(self, prepared: _Prepared) -> dict[int, Appended | int]:
         """Events whose idempotency key is already taken: the same claim is a replay, another a 409.
@@ -312,16 +328,17 @@ def _event_ids(chunk: int = 256) -> Iterator[uuid.UUID]:
             yield uuid.UUID(bytes=random[16 * i : 16 * i + 16], version=4)
 
 
-async def _insert(conn: Conn, group: _Group) -> None:
+async def _insert(conn: Conn, group: _Group) -> tuple[int, datetime] | None:
+    """Insert the group after the log's head: (the head it went after, its recorded_at),
+    or None, inserting nothing, if one of its keys was stored since the lookups."""
     rows = group.inserted
     kinds, ids, positions = (
         (list(column) for column in zip(*group.new_entities, strict=True))
         if group.new_entities
         else ([], [], [])
     )
-    await conn.execute(
-        Q["insert_events"],
-        [r.position for r in rows],
+    placed = await conn.fetchrow(
+        Q["append_group"],
         [r.event_id for r in rows],
         [ev.type_name(r.event) for r in rows],
         [ev.SCHEMA_VERSION[ev.type_name(r.event)] for r in rows],
@@ -332,11 +349,11 @@ async def _insert(conn: Conn, group: _Group) -> None:
         group.hashes,
         [r.fact_key for r in rows],
         group.key_names,
-        group.recorded_at,
         kinds,
         ids,
-        positions,
+        [p - group.head for p in positions],
     )
+    return None if placed is None else (placed["head"], placed["recorded_at"])
 
 
 # ---- reading the log -------------------------------------------------------------------

@@ -44,7 +44,7 @@ from bench.checks import cache as cache
 from bench.checks import differences as differences
 from bench.checks import open_twice as open_twice
 from bench.history import History, bind
-from service import database, importing
+from service import database, importing, sql
 from service.sql import QUERIES as Q
 from tests.conftest import ADMIN
 from tests.e2e.server import CLI, cli
@@ -472,7 +472,7 @@ def _advisory_key(query: str) -> tuple[int, int, int]:
 
 # The append's lock on the log, the projector's election lock (per schema, held for the
 # session) and its write lock (per batch): read from the very queries that take them.
-LOG_LOCK: Final = _advisory_key(Q["begin_append"])
+LOG_LOCK: Final = _advisory_key(next(text for _, name, text in sql.migrations() if name == "append_group"))
 ELECTION_LOCK: Final = _advisory_key(Q["projector_election"])
 WRITE_LOCK: Final = _advisory_key(Q["projection_write_lock"])
 

@@ -5,7 +5,7 @@ new events), by pages of the log, then follows the log as appends commit, woken 
 LISTEN on `hiring_news_log` (one connection per process, shared by every stream) and
 polling as a fallback. Catching up and following are one loop over one cursor: each page
 is "the events after the cursor", and positions are gap-free and committed in order
-(service/sql/queries.sql, `begin_append`), so where one turns into the other nothing is
+(migration 0007, `append_group`), so where one turns into the other nothing is
 skipped and nothing is sent twice. Each message's `id:` is the event's position, its
 `event:` the type, its `data:` the stored event exactly as GET /events gives it.
 

@@ -1,19 +1,9 @@
--- begin_append --
--- One transaction-scoped advisory lock serialises every append: positions are taken
--- and committed in one order, so a reader paging with `after` never sees position
--- N+1 before N has committed. Released by COMMIT or ROLLBACK, never leaked. The
--- transaction begins with it in one round trip (a query without parameters may hold two
--- statements): appends are serialised, so each round trip under the lock is one that
--- every writer waits for.
-BEGIN; SELECT pg_advisory_xact_lock(7201940021)
-
 -- group_lookups --
--- Everything an append is checked against, in one round trip, by one statement after
--- begin_append (a statement reads what was committed when it started: taken with the
--- lock, it could miss the append that held the lock before). One row shape, told apart by
--- `what`:
--- 'head': the last position, and the time to record at: recorded_at never goes
---         backwards, even if the clock does, so "known at K" and "as of P" agree;
+-- Everything an append is checked against, in one round trip, by one statement, before
+-- the log's lock is taken (append_group, under the lock, catches the one thing an append
+-- committed since can change: a key taken). One row shape, told apart by `what`:
+-- 'head': the last position, and the time an append now would record at: the group's
+--         provisional place;
 -- 'key': the stored events holding the group's idempotency keys (replay, or 409);
 -- 'entity': the person and org ids the log knows (an unknown id needs a name);
 -- 'event': the stored events the group's claims name.
@@ -61,25 +51,10 @@ SELECT name, scope, created_at, revoked_at FROM api_keys ORDER BY name
 -- key_revoke --
 UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING name
 
--- insert_events --
--- One statement for the whole group: unnest turns the column arrays back into rows,
--- which costs one round trip instead of one per event. api_key_name is an array too:
--- the events of one group come from several requests, each with its own key. The ids
--- new to the log go in by the same statement (a data-modifying WITH runs whether or not
--- the outer query reads it), once each, with the position that first mentions them.
--- ON CONFLICT DO NOTHING is only a backstop: under the lock, the store inserts only ids
--- that group_lookups did not find.
-WITH new_events AS (
-    INSERT INTO events (position, event_id, type, schema_version, data, status, source,
-                        idempotency_key, content_hash, fact_key, api_key_name, recorded_at)
-    SELECT p, e, t, v, d::jsonb, s, src::jsonb, k, h, f, n, $12
-    FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[],
-                $7::text[], $8::text[], $9::bytea[], $10::text[], $11::text[])
-        AS u(p, e, t, v, d, s, src, k, h, f, n)
-)
-INSERT INTO entities (kind, id, first_position)
-SELECT * FROM unnest($13::text[], $14::text[], $15::bigint[])
-ON CONFLICT DO NOTHING
+-- append_group --
+-- The group's events and the ids new to the log, inserted after the head under the
+-- log's lock (migration 0007): no row if a key of theirs was stored since group_lookups.
+SELECT head, recorded_at FROM append_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 
 -- stream_page --
 -- A page of the live feed (GET /events/stream): the log's head, and the events after $1

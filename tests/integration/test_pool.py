@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from service import database
-from service.sql import QUERIES as Q
 
 LOG_LOCK = 7201940021
 
@@ -16,7 +15,7 @@ async def test_a_connection_released_mid_transaction_comes_back_clean(pg_dsn: st
     try:
         # A handler cut short inside an append: the transaction and its lock are open.
         async with pool.acquire() as conn:
-            await conn.execute(Q["begin_append"])
+            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({LOG_LOCK})")
             assert not await other.fetchval("SELECT pg_try_advisory_lock($1)", LOG_LOCK)
         async with pool.acquire() as conn:  # the same one: the pool holds one
             assert not conn.is_in_transaction()

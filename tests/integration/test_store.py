@@ -154,6 +154,94 @@ async def test_concurrent_appends_get_gap_free_positions_in_commit_order(pg_dsn:
     assert times == sorted(times)
 
 
+LOG_LOCK = 7201940021
+
+
+async def _append_past_a_held_lock(
+    pg_dsn: str, schema: str, conn: asyncpg.Connection, batch: list[ev.Event], meanwhile: list[ev.Event]
+) -> tuple[list[store.Appended] | BaseException, list[store.Appended]]:
+    """Append `batch` on a connection of its own while `conn` holds the log's lock: once
+    it waits for the lock (checked, not yet inserted), `conn` appends `meanwhile` and
+    lets go. Answers what each append answered."""
+    late = await database.connect(pg_dsn, schema=schema)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", LOG_LOCK)
+        try:
+            pending = asyncio.create_task(store.append(late, batch))
+            waiting = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+            for _ in range(500):
+                if await conn.fetchval(waiting, late.get_server_pid()):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the append never waited for the log's lock")
+            # The lock is the session's, so this append takes it again (advisory locks stack).
+            first = await store.append(conn, meanwhile)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", LOG_LOCK)
+        second: list[store.Appended] | BaseException
+        try:
+            second = await pending
+        except store.AppendError as error:
+            second = error
+        return second, first
+    finally:
+        await late.close()
+
+
+async def test_a_key_stored_between_the_check_and_the_lock_is_a_replay(
+    pg_dsn: str, schema: str, conn: asyncpg.Connection
+) -> None:
+    late, first = await _append_past_a_held_lock(
+        pg_dsn, schema, conn, [joined(key="k1"), joined("nat-friedman", key="k2")], [joined(key="k1")]
+    )
+    assert [a.position for a in first] == [1]
+    # Checked again under the lock: k1 is the stored event's, k2 goes after it.
+    assert isinstance(late, list)
+    assert [(a.position, a.replayed) for a in late] == [(1, True), (2, False)]
+    assert (late[0].event_id, late[0].recorded_at) == (first[0].event_id, first[0].recorded_at)
+    assert await count(conn) == 2
+
+
+async def test_a_key_taken_between_the_check_and_the_lock_by_another_claim_is_a_conflict(
+    pg_dsn: str, schema: str, conn: asyncpg.Connection
+) -> None:
+    late, _ = await _append_past_a_held_lock(
+        pg_dsn,
+        schema,
+        conn,
+        [joined("nat-friedman", key="k2"), joined(key="k1")],
+        [joined("daniel-gross", key="k1")],
+    )
+    assert isinstance(late, store.IdempotencyConflict) and late.index == 1
+    assert await count(conn) == 1  # the whole batch refused, k2 included
+
+
+async def test_a_group_checked_before_another_append_goes_after_it(
+    pg_dsn: str, schema: str, conn: asyncpg.Connection
+) -> None:
+    late, first = await _append_past_a_held_lock(
+        pg_dsn, schema, conn, [joined(), joined("nat-friedman")], [joined("daniel-gross"), joined()]
+    )
+    assert isinstance(late, list)
+    # It looked the log up empty and numbered its events 1 and 2; they went in at 3 and 4,
+    # as it answers, and recorded no earlier than the append before it.
+    assert [a.position for a in first] == [1, 2] and [a.position for a in late] == [3, 4]
+    rows = await conn.fetch("SELECT position, event_id, recorded_at FROM events ORDER BY position")
+    assert [(r["position"], r["event_id"], r["recorded_at"]) for r in rows[2:]] == [
+        (a.position, a.event_id, a.recorded_at) for a in late
+    ]
+    assert rows[2]["recorded_at"] >= rows[1]["recorded_at"]
+    # Both introduced ruoming-pang and msl; the log knows them from the first that committed.
+    entities = await conn.fetch("SELECT kind, id, first_position FROM entities ORDER BY kind, id")
+    assert [tuple(r) for r in entities] == [
+        ("org", "msl", 1),
+        ("person", "daniel-gross", 1),
+        ("person", "nat-friedman", 4),
+        ("person", "ruoming-pang", 2),
+    ]
+
+
 async def test_migrations_apply_once(conn: asyncpg.Connection) -> None:
     assert await database.migrate(conn) == []
     versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")]

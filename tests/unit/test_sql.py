@@ -52,4 +52,4 @@ def test_two_migrations_of_one_number_are_refused(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_shipped_files_load() -> None:
-    assert "begin_append" in sql.QUERIES and sql.migrations()[0][0] == 1
+    assert "append_group" in sql.QUERIES and sql.migrations()[0][0] == 1
