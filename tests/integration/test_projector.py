@@ -5,6 +5,7 @@ says it runs one."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import asyncpg
@@ -43,3 +44,41 @@ async def test_a_fault_in_a_batch_is_logged_and_the_projector_starts_again(
     finally:
         await projector.stop()
     assert str(projector.role) == "stopped"
+
+
+async def test_what_a_batch_leaves_is_frozen_out_of_collections_until_the_state_is_dropped(
+    conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(projection, "UNFREEZE_BATCHES", 2)
+    gc.unfreeze()
+    try:
+        keeping = projection.Projection(batch=1, memory_claims=3)
+        await store.append(conn, [joined(name) for name in ("ada", "bob", "cy", "di", "ed", "flo")])
+        frozen = []
+        for _ in range(6):
+            stats = await keeping.step(conn)
+            assert stats.events == 1
+            frozen.append((gc.get_freeze_count() > 0, keeping.memory is not None))
+        # Frozen after each batch; thawed every second batch, and when the State held more
+        # than 3 claims and was dropped (the fourth batch).
+        assert frozen == [
+            (True, True),
+            (True, True),
+            (False, True),
+            (False, False),
+            (True, True),
+            (True, True),
+        ]
+        failing = projection.Projection(batch=1)
+        await store.append(conn, [joined("gus")])
+        monkeypatch.setattr(projection.Batch, "run", _raises)
+        assert gc.get_freeze_count() > 0
+        with pytest.raises(RuntimeError):
+            await failing.step(conn)
+        assert gc.get_freeze_count() == 0  # after a failure too
+    finally:
+        gc.unfreeze()
+
+
+async def _raises(self: projection.Batch, records: Any) -> None:
+    raise RuntimeError("a bug in a rule")
