@@ -1,7 +1,8 @@
 """Group commit: the POSTs waiting in this process are appended together, in one transaction.
 
-Every append takes the log's lock and does the same dozen round trips whatever its
-size, so appending one request at a time leaves the server mostly waiting on the lock.
+Every append costs the same two round trips (the lookups, then append_group with its
+commit and WAL flush) whatever its size, and holds the log's lock for the second, so
+appending one request at a time leaves the server mostly waiting.
 Here handlers queue their batch and wait; one worker takes everything queued at that
 moment (up to about GROUP_EVENTS events), appends it with store.append_many on one
 connection, answers every waiter, and loops. When idle, a request is taken at once: no
