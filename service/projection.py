@@ -67,8 +67,9 @@ MEMORY_CLAIMS: Final = 25_000
 # this often, so a request waits milliseconds for the projector, not the whole batch.
 TURN_SECONDS: Final = 0.005
 # Python's cyclic GC walks every container it tracks, and the State is hundreds of
-# thousands of them, none garbage while it is kept: a full collection stalled the event
-# loop for up to 140 ms (bench.projector_pauses), and cost a quarter of the catching up.
+# thousands of them, none garbage while it is kept: full collections stalled the event
+# loop for up to 170 ms and took 10 to 25 % of the catching up (`bench.projector`
+# reports the loop's pauses; `--no-freeze` shows them without this).
 # So what a batch leaves is frozen out of collections (gc.freeze), and given back
 # (gc.unfreeze) when the State is dropped, after a failure, and every UNFREEZE_BATCHES
 # batches, so that cyclic garbage of anything else in the process is collected too.

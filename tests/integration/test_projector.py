@@ -59,8 +59,8 @@ async def test_what_a_batch_leaves_is_frozen_out_of_collections_until_the_state_
             stats = await keeping.step(conn)
             assert stats.events == 1
             frozen.append((gc.get_freeze_count() > 0, keeping.memory is not None))
-        # Frozen after each batch; thawed every second batch, and when the State held more
-        # than 3 claims and was dropped (the fourth batch).
+        # Frozen after each batch, until two batches are frozen: the third thaws. The
+        # fourth thaws too: the State held more than 3 claims and was dropped.
         assert frozen == [
             (True, True),
             (True, True),
