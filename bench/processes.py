@@ -8,8 +8,9 @@ three. Every process runs the service's defaults, projector included, so both
 deployments project what they take: the single process with its own projector, the three
 with the one their election chose (the other two stand by). The same writers load each
 in turn, in rounds in ABBA order (one, three, three, one, ...) so that the machine's
-drift hits both alike: `--writers` concurrent writers (30), each on a keep-alive httpx
-client, posting 40 % single events and 60 % batches of 1 to 20 (`member.joined`, ids
+drift hits both alike: `--writers` concurrent writers (30), each on keep-alive
+connections of its own (bench.load.KeepAlive: raw asyncio streams, a tenth of httpx's
+CPU, which the servers on the same cores get), posting 40 % single events and 60 % batches of 1 to 20 (`member.joined`, ids
 introduced by name, every event with a new idempotency key), spreading their requests
 over the deployment's processes in turn, retrying a request with the same body on
 another process after a connection error or a 5xx. Between rounds the projector is let
@@ -157,7 +158,7 @@ async def write(
     tag: str,
     deadline: float,
     tally: Tally,
-    client: httpx.AsyncClient,
+    client: load.KeepAlive,
 ) -> None:
     """Post until the deadline, each request to the next process, retried on the next."""
     rng = random.Random(writer)
@@ -170,11 +171,11 @@ async def write(
             base = bases[turn % len(bases)]
             turn += 1
             try:
-                answer = await client.post(f"{base}/events", content=body)
-            except httpx.TransportError as error:
-                status, why = 0, type(error).__name__
+                status = await client.post(base, "/events", body)
+            except ConnectionError as error:
+                status, why = 0, str(error).partition(":")[0]
             else:
-                status, why = answer.status_code, str(answer.status_code)
+                why = str(status)
             if status in (200, 201):
                 tally.latencies.append(time.perf_counter() - started)
                 tally.by_process[(turn - 1) % len(bases)].append(tally.latencies[-1])
@@ -192,11 +193,8 @@ async def write(
 
 async def round_of(deployment: Deployment, writers: int, seconds: float, tag: str) -> tuple[Tally, Cpu]:
     tally = Tally(by_process=[[] for _ in deployment.bases])
-    limits = httpx.Limits(
-        max_connections=len(deployment.bases), max_keepalive_connections=len(deployment.bases)
-    )
     headers = {"Authorization": f"Bearer {BOOTSTRAP_KEY}", "Content-Type": "application/json"}
-    clients = [httpx.AsyncClient(timeout=30, limits=limits, headers=headers) for _ in range(writers)]
+    clients = [load.KeepAlive(headers) for _ in range(writers)]
     stop = asyncio.Event()
     try:
         head, _ = await head_and_checkpoint(deployment.dsn)
