@@ -10,8 +10,9 @@ with the one their election chose (the other two stand by). The same writers loa
 in turn, in rounds in ABBA order (one, three, three, one, ...) so that the machine's
 drift hits both alike: `--writers` concurrent writers (30), each on keep-alive
 connections of its own (bench.load.KeepAlive: raw asyncio streams, a tenth of httpx's
-CPU, which the servers on the same cores get), posting 40 % single events and 60 % batches of 1 to 20 (`member.joined`, ids
-introduced by name, every event with a new idempotency key), spreading their requests
+CPU, which the servers on the same cores get), posting 40 % single events and 60 %
+batches of 1 to 20 (`member.joined`, ids introduced by name, every event with a new
+idempotency key), spreading their requests
 over the deployment's processes in turn, retrying a request with the same body on
 another process after a connection error or a 5xx. Between rounds the projector is let
 catch up, so no round pays for the last one's backlog.
@@ -258,12 +259,7 @@ WHERE locktype = 'advisory' AND granted AND classid = $1 AND objid = $2 AND objs
 """
 # The log's lock, read from the very query that takes it (a one-int advisory key shows in
 # pg_locks as its high and low halves).
-_LOG_LOCK: Final = int(
-    re.findall(
-        r"pg_advisory_xact_lock\((\d+)\)",
-        next(text for _, name, text in sql.migrations() if name == "append_group"),
-    )[0]
-)
+_LOG_LOCK: Final = int(re.findall(r"pg_advisory_xact_lock\((\d+)\)", sql.migration("append_group"))[0])
 
 
 async def watch(dsn: str, tally: Tally, stop: asyncio.Event, every: float = 0.1) -> None:

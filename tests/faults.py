@@ -472,7 +472,7 @@ def _advisory_key(query: str) -> tuple[int, int, int]:
 
 # The append's lock on the log, the projector's election lock (per schema, held for the
 # session) and its write lock (per batch): read from the very queries that take them.
-LOG_LOCK: Final = _advisory_key(next(text for _, name, text in sql.migrations() if name == "append_group"))
+LOG_LOCK: Final = _advisory_key(sql.migration("append_group"))
 ELECTION_LOCK: Final = _advisory_key(Q["projector_election"])
 WRITE_LOCK: Final = _advisory_key(Q["projection_write_lock"])
 

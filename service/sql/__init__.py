@@ -56,4 +56,13 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def migration(name: str) -> str:
+    """The text of the migration called `name` (NNNN_name.sql): where a lock's key or a
+    function is defined once, for whoever needs to name it too."""
+    for _, found, text in migrations():
+        if found == name:
+            return text
+    raise KeyError(f"no migration is called {name!r}")
+
+
 QUERIES: Final = load_all()

@@ -53,3 +53,9 @@ def test_two_migrations_of_one_number_are_refused(monkeypatch: pytest.MonkeyPatc
 
 def test_the_shipped_files_load() -> None:
     assert "append_group" in sql.QUERIES and sql.migrations()[0][0] == 1
+
+
+def test_a_migration_is_found_by_its_name() -> None:
+    assert "CREATE FUNCTION append_group(" in sql.migration("append_group")
+    with pytest.raises(KeyError, match="no_such_migration"):
+        sql.migration("no_such_migration")
